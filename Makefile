@@ -1,0 +1,64 @@
+# The README's commands. `make run` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 5000
+export FLASK_APP := server
+
+.PHONY: run serve test lint typecheck unit test-sqlite test-postgres browsers bench migration clean
+
+$(VENV)/.installed: requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
+	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	touch $@
+
+## run: set up everything, seed the Lima demo once, serve at http://127.0.0.1:$(PORT)
+run: $(VENV)/.installed
+	$(BIN)/flask db upgrade
+	$(BIN)/flask seed-demo --if-empty
+	@echo ""
+	@echo "  Cobranza en campo is running at http://127.0.0.1:$(PORT)"
+	@echo "  API docs: http://127.0.0.1:$(PORT)/api/docs"
+	@echo "  Demo logins (password: $${DEMO_PASSWORD:-demo}): admin, dispatcher, manager, collector01 ... collector25"
+	@echo ""
+	$(BIN)/flask run --host 127.0.0.1 --port $(PORT) --no-reload
+
+## serve: production shape, gunicorn with several workers against DATABASE_URL
+serve: $(VENV)/.installed
+	$(BIN)/flask db upgrade
+	$(BIN)/gunicorn --workers $${WEB_CONCURRENCY:-4} --worker-class gthread --threads 8 \
+		--bind $${BIND:-127.0.0.1:$(PORT)} --access-logfile - "server:create_app()"
+
+## test: lint, type-check, then the whole suite on SQLite and on a throwaway PostgreSQL
+test: $(VENV)/.dev-installed browsers lint typecheck test-sqlite test-postgres
+
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.dev-installed
+	$(BIN)/mypy routing sync tracking kpi server mobile_client_stub
+
+test-sqlite: $(VENV)/.dev-installed
+	scripts/pytest.sh -q
+
+test-postgres: $(VENV)/.dev-installed
+	scripts/with_postgres.sh scripts/pytest.sh -q -m "not browser"
+
+browsers: $(VENV)/.dev-installed
+	@scripts/install_browser.sh
+
+bench: $(VENV)/.dev-installed
+	$(BIN)/python bench/import.py
+
+## migration: rewrite the initial migration from the models (pre-release only)
+migration: $(VENV)/.installed
+	scripts/regenerate_migration.sh
+
+clean:
+	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

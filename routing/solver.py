@@ -1,0 +1,422 @@
+"""The planner: a strong first plan, then OR-Tools local search, by zones when the day is big.
+
+Plain OR-Tools on a whole city collects too little value, because its first solutions ignore
+value and its local search is slow on a thousand optional nodes. So the default path is:
+
+1. ``construct``: value-per-minute insertion (``routing.construct``), a feasible plan in
+   well under a second for a city day;
+2. OR-Tools guided local search warm-started from it. Small days are solved whole, with a
+   second strategy (OR-Tools' own parallel cheapest insertion) racing in another process.
+   Big days are cut into groups of neighbouring collectors (balanced territories of their
+   routes) that are solved in parallel processes; each round redraws the groups, so visits
+   move across the previous borders; dropped visits are re-offered after every round.
+
+Every candidate plan is checked by the independent evaluator; a plan that fails it is never
+returned (the previous best is kept instead).
+"""
+
+from __future__ import annotations
+
+import math
+import multiprocessing
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from routing.construct import Builder, construct, repair
+from routing.evaluate import INFEASIBLE, Evaluation, evaluate
+from routing.model import ProblemData, Route, Solution
+from routing.zones import balanced_territories
+
+REQUIRED_PENALTY = 10**12
+
+
+@dataclass(frozen=True, slots=True)
+class SolveParams:
+    """Knobs of one solve.
+
+    ``value_weight_s``: seconds of travel that one value unit is worth (the drop penalty per
+    unit). ``balance_weight``: cost per second of the latest route end (spreads work over
+    collectors). ``zone_size``: collectors per zone problem when the day is decomposed.
+    """
+
+    time_limit_s: float = 10.0
+    value_weight_s: int = 60
+    balance_weight: int = 0
+    workers: int = 2
+    seed: int = 0
+    zone_size: int = 5
+    whole_day_max_visits: int = 300
+    strategies: tuple[str, ...] = ("insertion", "ortools")
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """Reported while solving: share of the time budget used and the best plan so far."""
+
+    percent: float
+    value: int
+    travel_s: int
+    phase: str
+
+
+ProgressCallback = Callable[[Progress], None]
+
+
+@dataclass(frozen=True)
+class PlanResult:
+    """The returned plan, its independent evaluation and why each dropped visit was left."""
+
+    solution: Solution
+    evaluation: Evaluation
+    dropped_reasons: dict[str, str]
+    runtime_s: float
+    history: tuple[Progress, ...] = field(default=())
+
+
+def objective(data: ProblemData, evaluation: Evaluation, params: SolveParams) -> int:
+    """Lower is better: infeasible plans lose to every feasible one."""
+    if not evaluation.feasible:
+        return INFEASIBLE
+    missing = 0
+    for visit_id in evaluation.dropped:
+        visit = data.visits[data.visit_index[visit_id]]
+        missing += REQUIRED_PENALTY if visit.required else visit.value * params.value_weight_s
+    return missing + evaluation.travel_s
+
+
+# -- OR-Tools model ------------------------------------------------------------------------
+
+
+def ortools_improve(
+    data: ProblemData,
+    start: Solution | None,
+    time_limit_s: float,
+    params: SolveParams,
+    on_solution: Callable[[], None] | None = None,
+) -> Solution | None:
+    """Guided local search on the full OR-Tools model, from ``start`` when given.
+
+    Without a start, OR-Tools builds its own first solution (parallel cheapest insertion).
+    Returns ``None`` when OR-Tools finds nothing in time.
+    """
+    n, m = len(data.visits), len(data.collectors)
+    if m == 0:
+        return None
+    starts = [n + 2 * c for c in range(m)]
+    ends = [n + 2 * c + 1 for c in range(m)]
+    manager = pywrapcp.RoutingIndexManager(n + 2 * m, m, starts, ends)
+    routing = pywrapcp.RoutingModel(manager)
+    locations = np.array(
+        [v.location for v in data.visits]
+        + [loc for c in data.collectors for loc in (c.start_location, c.end_location)],
+        dtype=np.int64,
+    )
+    service = np.array([v.service_s for v in data.visits] + [0] * (2 * m), dtype=np.int64)
+    travel_callbacks: dict[int, int] = {}
+    time_callbacks: dict[int, int] = {}
+    for profile in sorted({c.profile for c in data.collectors}):
+        travel = data.durations_s[profile][np.ix_(locations, locations)]
+        travel_callbacks[profile] = routing.RegisterTransitMatrix(travel.tolist())
+        time_callbacks[profile] = routing.RegisterTransitMatrix((travel + service[:, None]).tolist())
+    for v, collector in enumerate(data.collectors):
+        routing.SetArcCostEvaluatorOfVehicle(travel_callbacks[collector.profile], v)
+    horizon = max([c.shift_end_s for c in data.collectors] + [1])
+    routing.AddDimensionWithVehicleTransits(
+        [time_callbacks[c.profile] for c in data.collectors], horizon, horizon, False, "time"
+    )
+    time_dimension = routing.GetDimensionOrDie("time")
+    if params.balance_weight:
+        time_dimension.SetGlobalSpanCostCoefficient(params.balance_weight)
+    if any(c.max_visits is not None for c in data.collectors):
+        count = routing.RegisterUnaryTransitVector([1] * n + [0] * (2 * m))
+        routing.AddDimensionWithVehicleCapacity(
+            count, 0, [n if c.max_visits is None else c.max_visits for c in data.collectors], True, "visits"
+        )
+    if any(c.capacity is not None for c in data.collectors):
+        demand = routing.RegisterUnaryTransitVector([v.demand for v in data.visits] + [0] * (2 * m))
+        total = sum(v.demand for v in data.visits)
+        routing.AddDimensionWithVehicleCapacity(
+            demand, 0, [total if c.capacity is None else c.capacity for c in data.collectors], True, "load"
+        )
+    for v, collector in enumerate(data.collectors):
+        time_dimension.CumulVar(routing.Start(v)).SetValue(collector.shift_start_s)
+        time_dimension.CumulVar(routing.End(v)).SetRange(collector.shift_start_s, collector.shift_end_s)
+    for i, visit in enumerate(data.visits):
+        index = manager.NodeToIndex(i)
+        cumul = time_dimension.CumulVar(index)
+        if not visit.windows:
+            routing.AddDisjunction([index], 0)
+            routing.ActiveVar(index).SetValue(0)
+            continue
+        cumul.SetRange(visit.windows[0][0], min(visit.windows[-1][1], horizon))
+        for (_, gap_start), (gap_end, _) in zip(visit.windows, visit.windows[1:], strict=False):
+            cumul.RemoveInterval(gap_start + 1, gap_end - 1)
+        penalty = REQUIRED_PENALTY if visit.required else visit.value * params.value_weight_s
+        routing.AddDisjunction([index], penalty)
+        if visit.allowed_collectors:
+            routing.VehicleVar(index).SetValues(
+                [-1, *(data.collector_index[c] for c in visit.allowed_collectors)]
+            )
+    solver = routing.solver()
+    visit_transits = [0] * routing.Size()
+    for i, visit in enumerate(data.visits):
+        visit_transits[manager.NodeToIndex(i)] = visit.service_s
+    for v, collector in enumerate(data.collectors):
+        if collector.lunch is not None:
+            lunch = collector.lunch
+            interval = solver.FixedDurationIntervalVar(
+                lunch.window_start_s, lunch.window_end_s, lunch.duration_s, False, f"lunch {v}"
+            )
+            time_dimension.SetBreakIntervalsOfVehicle([interval], v, visit_transits)
+    if on_solution is not None:
+        routing.AddAtSolutionCallback(on_solution)
+    search = pywrapcp.DefaultRoutingSearchParameters()
+    search.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+    search.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    search.time_limit.FromMilliseconds(max(100, int(time_limit_s * 1000)))
+    initial = None
+    if start is not None:
+        routes = [[] for _ in range(m)]
+        for route in start.routes:
+            v = data.collector_index[route.collector_id]
+            routes[v] = [manager.NodeToIndex(data.visit_index[x]) for x in route.visit_ids]
+        routing.CloseModelWithParameters(search)
+        initial = routing.ReadAssignmentFromRoutes(routes, True)
+    if initial is not None:
+        assignment = routing.SolveFromAssignmentWithParameters(initial, search)
+    else:
+        assignment = routing.SolveWithParameters(search)
+    if assignment is None:
+        return None
+    result = []
+    for v, collector in enumerate(data.collectors):
+        index = routing.NextVar(routing.Start(v))
+        ids = []
+        index = assignment.Value(routing.NextVar(routing.Start(v)))
+        while not routing.IsEnd(index):
+            ids.append(data.visits[manager.IndexToNode(index)].id)
+            index = assignment.Value(routing.NextVar(index))
+        result.append(Route(collector.id, tuple(ids)))
+    return Solution(tuple(result))
+
+
+def _improve_task(
+    data: ProblemData, start: Solution | None, time_limit_s: float, params: SolveParams
+) -> Solution | None:
+    """Process-pool entry point: improve one zone problem, return its routes."""
+    return ortools_improve(data, start, time_limit_s, params)
+
+
+# -- the planner ---------------------------------------------------------------------------
+
+
+class _Tracker:
+    """Keeps the best evaluated plan and reports progress."""
+
+    def __init__(
+        self, data: ProblemData, params: SolveParams, started: float, progress: ProgressCallback | None
+    ) -> None:
+        self.data, self.params, self.started = data, params, started
+        self.progress = progress
+        self.best: Solution | None = None
+        self.best_eval: Evaluation | None = None
+        self.best_cost = INFEASIBLE + 1
+        self.history: list[Progress] = []
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started
+
+    def remaining(self) -> float:
+        return self.params.time_limit_s - self.elapsed()
+
+    def offer(self, solution: Solution | None, phase: str) -> bool:
+        if solution is None:
+            return False
+        evaluation = evaluate(self.data, solution)
+        cost = objective(self.data, evaluation, self.params)
+        improved = cost < self.best_cost
+        if improved:
+            self.best, self.best_eval, self.best_cost = solution, evaluation, cost
+        self.report(phase)
+        return improved
+
+    def report(self, phase: str) -> None:
+        if self.best_eval is None:
+            return
+        percent = min(100.0, 100.0 * self.elapsed() / max(self.params.time_limit_s, 1e-9))
+        event = Progress(round(percent, 1), self.best_eval.value, self.best_eval.travel_s, phase)
+        self.history.append(event)
+        if self.progress is not None:
+            self.progress(event)
+
+
+def plan(
+    data: ProblemData,
+    params: SolveParams | None = None,
+    progress: ProgressCallback | None = None,
+    start: Solution | None = None,
+) -> PlanResult:
+    """Plan the day within ``params.time_limit_s`` seconds (the construction always runs)."""
+    params = params or SolveParams()
+    tracker = _Tracker(data, params, time.perf_counter(), progress)
+    first = construct(data, start)
+    tracker.offer(first, "first plan")
+    if tracker.remaining() > 0.3 and data.visits and data.collectors:
+        if len(data.visits) <= params.whole_day_max_visits:
+            _solve_whole(data, params, tracker)
+        else:
+            _solve_by_zones(data, params, tracker)
+    assert tracker.best is not None and tracker.best_eval is not None
+    tracker.report("done")
+    return PlanResult(
+        tracker.best,
+        tracker.best_eval,
+        explain_dropped(data, tracker.best),
+        tracker.elapsed(),
+        tuple(tracker.history),
+    )
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    # "spawn": the planner also runs inside a threaded web server, where fork is unsafe.
+    return ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"))
+
+
+def _solve_whole(data: ProblemData, params: SolveParams, tracker: _Tracker) -> None:
+    """Race the strategies (one per worker) on the whole day; keep the best."""
+    assert tracker.best is not None
+    budget = tracker.remaining() - 0.2
+    strategies = list(params.strategies)
+    starts = {"insertion": tracker.best, "ortools": None}
+    if params.workers <= 1 or len(strategies) == 1:
+        def on_solution() -> None:
+            tracker.report("local search")
+        result = ortools_improve(data, starts[strategies[0]], budget, params, on_solution)
+        tracker.offer(result, "local search")
+    else:
+        with _pool(min(params.workers, len(strategies))) as pool:
+            # Process start-up (importing OR-Tools) eats into the budget: leave it room.
+            futures = [
+                pool.submit(_improve_task, data, starts[s], max(0.3, budget - 1.5), params)
+                for s in strategies
+            ]
+            for future, name in zip(futures, strategies, strict=True):
+                tracker.offer(future.result(), f"local search ({name})")
+    tracker.offer(repair(data, tracker.best), "repair")
+
+
+def _zone_groups(data: ProblemData, solution: Solution, params: SolveParams, seed: int) -> list[tuple[list[str], list[str]]]:
+    """Groups of neighbouring collectors with their routed visits and nearby dropped ones."""
+    coordinates = data.coordinates
+    anchors = np.empty((len(data.collectors), 2), dtype=np.float64)
+    for c, collector in enumerate(data.collectors):
+        route = solution.route_of(collector.id)
+        places = [data.visits[data.visit_index[v]].location for v in route.visit_ids] if route else []
+        anchors[c] = coordinates[places].mean(axis=0) if places else coordinates[collector.start_location]
+    k = max(1, math.ceil(len(data.collectors) / params.zone_size))
+    labels = balanced_territories(anchors, k, slack=0.0, seed=seed)
+    collectors: list[list[str]] = [[] for _ in range(k)]
+    visits: list[list[str]] = [[] for _ in range(k)]
+    for c, collector in enumerate(data.collectors):
+        collectors[int(labels[c])].append(collector.id)
+        route = solution.route_of(collector.id)
+        if route is not None:
+            visits[int(labels[c])].extend(route.visit_ids)
+    routed = {v for r in solution.routes for v in r.visit_ids}
+    centres = np.array([anchors[labels == g].mean(axis=0) for g in range(k)])
+    for visit in data.visits:
+        if visit.id in routed or not visit.windows:
+            continue
+        if visit.allowed_collectors:
+            g = int(labels[data.collector_index[visit.allowed_collectors[0]]])
+        else:
+            point = coordinates[visit.location]
+            g = int(np.argmin(((centres - point) ** 2).sum(axis=1)))
+        visits[g].append(visit.id)
+    return [(c, v) for c, v in zip(collectors, visits, strict=True) if c]
+
+
+def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -> None:
+    """Rounds of parallel zone solves; each round redraws the zones around the new routes."""
+    workers = max(1, params.workers)
+    round_index = 0
+    with _pool(workers) as pool:
+        while tracker.remaining() > 1.0:
+            assert tracker.best is not None
+            groups = _zone_groups(data, tracker.best, params, params.seed + round_index)
+            rounds_left = 3 if round_index == 0 else 2
+            round_budget = max(1.0, tracker.remaining() / rounds_left) if round_index < 2 else tracker.remaining()
+            waves = math.ceil(len(groups) / workers)
+            per_group = max(0.5, (round_budget - 0.5) / waves - 0.3)
+            futures: list[tuple[list[str], Future[Solution | None]]] = []
+            for collector_ids, visit_ids in groups:
+                sub = data.subset(collector_ids, visit_ids)
+                sub_start = Solution(tuple(r for r in tracker.best.routes if r.collector_id in set(collector_ids)))
+                futures.append((collector_ids, pool.submit(_improve_task, sub, sub_start, per_group, params)))
+            merged: dict[str, Route] = {r.collector_id: r for r in tracker.best.routes}
+            for collector_ids, future in futures:
+                result = future.result()
+                if result is None:
+                    continue
+                candidate = dict(merged)
+                candidate.update({r.collector_id: r for r in result.routes})
+                if _better_zone(data, params, merged, candidate, collector_ids):
+                    merged = candidate
+            merged_solution = Solution(tuple(merged[c.id] for c in data.collectors if c.id in merged))
+            tracker.offer(repair(data, merged_solution), f"zones round {round_index + 1}")
+            round_index += 1
+
+
+def _better_zone(
+    data: ProblemData,
+    params: SolveParams,
+    current: dict[str, Route],
+    candidate: dict[str, Route],
+    collector_ids: Sequence[str],
+) -> bool:
+    """Accept a zone's new routes only if they collect more (or as much, travelling less)."""
+    def score(routes: dict[str, Route]) -> int:
+        sub = Solution(tuple(routes[c] for c in collector_ids if c in routes))
+        evaluation = evaluate(data.subset(collector_ids, [v for r in sub.routes for v in r.visit_ids]), sub)
+        if not evaluation.feasible:
+            return INFEASIBLE
+        return evaluation.travel_s - evaluation.value * params.value_weight_s
+    return score(candidate) < score(current)
+
+
+def explain_dropped(data: ProblemData, solution: Solution) -> dict[str, str]:
+    """Why each visit left out of ``solution`` was left out."""
+    builder = Builder(data)
+    builder.seed(solution)
+    dropped = np.flatnonzero(builder.unrouted)
+    reasons: dict[str, str] = {}
+    if dropped.size == 0:
+        return reasons
+    best_cost = np.full(dropped.size, INFEASIBLE, dtype=np.int64)
+    for r in range(len(data.collectors)):
+        cost, _ = builder.insertion_costs(r, dropped)
+        best_cost = np.minimum(best_cost, cost)
+    kept = [data.visits[data.visit_index[v]] for route in solution.routes for v in route.visit_ids]
+    kept_rate = min((v.value / max(v.service_s, 1) for v in kept), default=0.0)
+    for i, cost in zip(dropped.tolist(), best_cost.tolist(), strict=True):
+        visit = data.visits[i]
+        if not visit.windows:
+            reasons[visit.id] = "no contact window: outside legal hours, preferred windows or shift"
+        elif visit.allowed_collectors and not any(
+            c in data.collector_index for c in visit.allowed_collectors
+        ):
+            reasons[visit.id] = "no eligible collector"
+        elif cost >= INFEASIBLE:
+            prefix = "required, but " if visit.required else ""
+            reasons[visit.id] = f"{prefix}no route has room for it within its windows and the shifts"
+        else:
+            reasons[visit.id] = (
+                f"lower value per minute: {visit.value} for {math.ceil(cost / 60)} min "
+                f"(least valuable kept visit earns {kept_rate * 60:.1f} per min of service)"
+            )
+    return reasons

@@ -1,0 +1,125 @@
+"""Stock tracking apps: the OsmAnd protocol (Traccar Client) and OwnTracks' HTTP mode.
+
+These live outside /api/v1 because the apps dictate the URL shape and the answers: OsmAnd
+expects an empty 200, OwnTracks a JSON array. The OsmAnd protocol carries no secret but the
+device's tracking id, so ids are unguessable and failed identifications are rate-limited.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+from urllib.parse import parse_qsl
+
+from flask import Response, current_app, jsonify, request
+from flask_smorest import Blueprint
+
+import tracking
+from server.errors import ProblemError
+from server.extensions import limiter
+from server.models.types import utcnow
+from server.services import tracking as tracking_service
+
+blp = Blueprint(
+    "device_protocols",
+    __name__,
+    url_prefix="",
+    description="Position intake for Traccar Client (OsmAnd protocol) and OwnTracks",
+)
+
+UNKNOWN_ID_STATUSES = (400, 401, 404)
+
+
+def _unknown_id_limit() -> str:
+    return str(current_app.config.get("TRACKING_UNKNOWN_ID_LIMIT", "30 per minute"))
+
+
+def _failed_identification(response: Response) -> bool:
+    """Only failed requests count, so a flood of guessed ids is throttled, real devices not."""
+    return response.status_code in UNKNOWN_ID_STATUSES
+
+
+def _osmand_message() -> tracking.DeviceMessage:
+    now = utcnow()
+    if request.mimetype == "application/json":
+        body = request.get_json(silent=True)
+        if body is None:
+            raise ProblemError(400, "Bad Request", "The body is not JSON.")
+        return tracking.decode_osmand_json(body, server_time=now)
+    pairs: list[tuple[str, str]] = list(request.args.items(multi=True))
+    if not pairs:
+        # Traccar reads the body as a query string when the URL has none (form POST).
+        pairs = parse_qsl(request.get_data(as_text=True), keep_blank_values=True)
+    return tracking.decode_osmand_query(pairs, server_time=now)
+
+
+@blp.route("/osmand", methods=["GET", "POST"])
+@blp.doc(
+    security=[],
+    responses={
+        "200": {"description": "Stored, filtered or discarded by privacy rules: acknowledged"},
+        "400": {"description": "Unreadable fix, or unknown id in the query/form flavour"},
+        "404": {"description": "Unknown device_id in the JSON flavour"},
+        "429": {"description": "Too many failed identifications from this address"},
+    },
+)
+@limiter.limit(_unknown_id_limit, deduct_when=_failed_identification)
+def osmand() -> Response:
+    """OsmAnd protocol as Traccar speaks it: `id`/`deviceid` is the device's tracking id."""
+    json_flavour = request.mimetype == "application/json"
+    try:
+        message = _osmand_message()
+    except tracking.DecodeError as error:
+        raise ProblemError(400, "Bad Request", str(error), errors=error.errors) from error
+    device = tracking_service.device_by_tracking_id(message.identifier)
+    if device is None:
+        status = 404 if json_flavour else 400
+        raise ProblemError(status, "Unknown device", "No device has this tracking id.")
+    tracking_service.ingest_positions(device, [message.position])
+    return Response(status=200)
+
+
+@blp.route("/owntracks", methods=["POST"])
+@blp.doc(
+    security=[{"basicAuth": []}],
+    responses={
+        "200": {"description": "A JSON array (OwnTracks expects one; ours is empty)"},
+        "401": {"description": "Wrong device id or credential"},
+    },
+)
+@limiter.limit(_unknown_id_limit, deduct_when=_failed_identification)
+def owntracks() -> Response:
+    """OwnTracks HTTP mode; Basic user = device id, password = the device credential."""
+    auth = request.authorization
+    device = (
+        tracking_service.device_by_basic_auth(auth.username or "", auth.password or "")
+        if auth is not None and auth.type == "basic"
+        else None
+    )
+    if device is None:
+        raise ProblemError(
+            401,
+            "Unauthorized",
+            "Use the device id as user name and the device credential as password.",
+            headers={"WWW-Authenticate": 'Basic realm="owntracks"'},
+        )
+    payload = request.get_json(silent=True)
+    try:
+        position = tracking.decode_owntracks(payload, server_time=utcnow())
+    except tracking.DecodeError as error:
+        raise ProblemError(400, "Bad Request", str(error), errors=error.errors) from error
+    if position is not None:
+        extra: dict[str, Any] = {
+            name: request.headers[header]
+            for name, header in (("x_limit_u", "X-Limit-U"), ("x_limit_d", "X-Limit-D"))
+            if header in request.headers
+        }
+        if extra:
+            position = _with_attributes(position, extra)
+        tracking_service.ingest_positions(device, [position])
+    return jsonify([])
+
+
+def _with_attributes(position: tracking.Position, extra: dict[str, Any]) -> tracking.Position:
+    """OwnTracks names its user and device in headers; keep them beside the fix."""
+    return dataclasses.replace(position, attributes={**position.attributes, **extra})

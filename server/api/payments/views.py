@@ -1,0 +1,41 @@
+"""Payments posted by the creditor's core system."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from server.api.payments.schemas import (
+    IMPORT_BODY_DOC,
+    ImportReportSchema,
+    PaymentImportArgsSchema,
+)
+from server.api.uploads import uploaded_file
+from server.auth import require_roles
+from server.errors import ProblemError
+from server.services import importing
+
+blp = Blueprint("payments", __name__, url_prefix="/api/v1/payments", description="Payments")
+
+
+@blp.route("/import")
+class PaymentImportView(MethodView):
+    @require_roles("dispatcher")
+    @blp.arguments(PaymentImportArgsSchema, location="query")
+    @blp.doc(requestBody=IMPORT_BODY_DOC)
+    @blp.response(200, ImportReportSchema)
+    def post(self, args: dict[str, Any]) -> Any:
+        """Import posted payments; a receipt already taken in the field is not counted twice."""
+        data, name = uploaded_file()
+        report = importing.import_payments(data, name, args["portfolio"], args["mode"]).as_dict()
+        if not report["committed"]:
+            raise ProblemError(
+                422,
+                "Import rejected",
+                "Strict mode: rows failed validation, nothing was written.",
+                errors=report["errors"],
+                report=report,
+            )
+        return report

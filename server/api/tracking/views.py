@@ -1,0 +1,108 @@
+"""Live tracking: position batches from handhelds, the live map, its stream, alerts, tracks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, current_app, stream_with_context
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from server.api.tracking.schemas import (
+    AlertArgsSchema,
+    AlertSchema,
+    GeoJSONSchema,
+    IngestResultSchema,
+    PositionsBatchSchema,
+    TrackArgsSchema,
+)
+from server.auth import current_collector, current_device, require_roles
+from server.errors import ProblemError
+from server.services import tracking as tracking_service
+
+blp = Blueprint(
+    "tracking", __name__, url_prefix="/api/v1", description="Live tracking and field alerts"
+)
+
+
+@blp.route("/tracking/positions")
+class PositionsView(MethodView):
+    @require_roles("collector")
+    @blp.arguments(PositionsBatchSchema)
+    @blp.response(200, IngestResultSchema)
+    def post(self, data: dict[str, Any]) -> Any:
+        """Store a batch of fixes from the calling device; a resent batch stores nothing twice."""
+        device = current_device()
+        if device is None:
+            raise ProblemError(
+                403, "Forbidden", "Positions are accepted from a device credential only."
+            )
+        return tracking_service.ingest_batch(device, data["positions"]).as_dict()
+
+
+@blp.route("/tracking/live")
+class LiveView(MethodView):
+    @require_roles("dispatcher", "manager")
+    @blp.response(200, GeoJSONSchema)
+    def get(self) -> Any:
+        """Each collector's latest fix by fix time with status, progress and last sync."""
+        return tracking_service.live_view()
+
+
+@blp.route("/tracking/stream")
+class StreamView(MethodView):
+    @require_roles("dispatcher", "manager")
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "Server-Sent Events: `position`, `alert` and `alert_resolved`",
+                "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            }
+        }
+    )
+    def get(self) -> Response:
+        """Position and alert changes as Server-Sent Events (shared through Redis if set)."""
+        subscription = tracking_service.stream_hub().subscribe()
+        heartbeat = float(current_app.config.get("TRACKING_SSE_HEARTBEAT_S", 15.0))
+        events = tracking_service.sse_events(subscription, heartbeat_s=heartbeat)
+        return Response(
+            stream_with_context(events),
+            mimetype="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
+
+
+@blp.route("/tracking/alerts")
+class AlertsView(MethodView):
+    @require_roles("dispatcher", "manager")
+    @blp.arguments(AlertArgsSchema, location="query")
+    @blp.response(200, AlertSchema(many=True))
+    def get(self, args: dict[str, Any]) -> Any:
+        """Field alerts (open ones unless include_resolved), re-evaluated on every read."""
+        return tracking_service.list_alerts(
+            include_resolved=args["include_resolved"], collector_id=args.get("collector_id")
+        )
+
+
+@blp.route("/collectors/<int:collector_id>/track")
+class TrackView(MethodView):
+    @require_roles("dispatcher", "manager", "collector")
+    @blp.arguments(TrackArgsSchema, location="query")
+    @blp.response(200, GeoJSONSchema)
+    @blp.alt_response(
+        200, description="GPX 1.1 when format=gpx", content_type="application/gpx+xml"
+    )
+    def get(self, args: dict[str, Any], collector_id: int) -> Any:
+        """A day's filtered track and its stops, as GeoJSON or GPX; collectors see their own."""
+        own = current_collector()
+        if own is not None and own.id != collector_id:
+            raise ProblemError(404, "Not Found", "No such collector.")
+        if args["format"] == "gpx":
+            gpx = tracking_service.track_gpx(collector_id, args["date"])
+            filename = f"track-{collector_id}-{args['date']}.gpx"
+            return Response(
+                gpx,
+                mimetype="application/gpx+xml",
+                headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+            )
+        return tracking_service.track_geojson(collector_id, args["date"])

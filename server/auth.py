@@ -1,0 +1,161 @@
+"""Authentication (user JWTs, device credentials) and role checks for every view."""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import secrets
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any, TypeVar, cast
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from flask import current_app, g, request
+
+from server.errors import ProblemError
+from server.extensions import db
+from server.models import Collector, Device, Role, User
+from server.models.types import utcnow
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEVICE_TOKEN_PREFIX = "dev_"
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    """Argon2id, the KDF OWASP recommends for passwords."""
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def issue_token(user: User) -> tuple[str, int]:
+    """A signed, short-lived bearer token naming the user, role and token version."""
+    ttl = int(current_app.config["TOKEN_TTL_S"])
+    now = utcnow()
+    claims = {
+        "sub": str(user.id),
+        "role": user.role,
+        "tv": user.token_version,
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl),
+        "typ": "access",
+    }
+    token = jwt.encode(claims, current_app.config["SECRET_KEY"], algorithm="HS256")
+    return token, ttl
+
+
+def new_device_credential() -> tuple[str, str]:
+    """A random device secret and the hash we store; the secret is shown once."""
+    secret = DEVICE_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return secret, hash_device_credential(secret)
+
+
+def hash_device_credential(secret: str) -> str:
+    # The secret has 256 bits of entropy, so a fast hash is enough to make a leaked table useless.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _unauthorized(detail: str) -> ProblemError:
+    return ProblemError(
+        401, "Unauthorized", detail, headers={"WWW-Authenticate": 'Bearer realm="api"'}
+    )
+
+
+def _bearer_token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer" or not value.strip():
+        return None
+    return value.strip()
+
+
+def authenticate_device(secret: str) -> Device | None:
+    """The active device whose credential this is, if any."""
+    device = db.session.execute(
+        db.select(Device).where(Device.credential_hash == hash_device_credential(secret))
+    ).scalar_one_or_none()
+    if device is None or device.revoked_at is not None:
+        return None
+    return device
+
+
+def _load_identity() -> tuple[User, Device | None]:
+    token = _bearer_token()
+    if token is None:
+        raise _unauthorized("A bearer token is required.")
+    if token.startswith(DEVICE_TOKEN_PREFIX):
+        device = authenticate_device(token)
+        if device is None:
+            raise _unauthorized("Unknown or revoked device credential.")
+        collector = db.session.get(Collector, device.collector_id)
+        user = db.session.get(User, collector.user_id) if collector else None
+        if user is None or not user.active:
+            raise _unauthorized("The device's collector is not active.")
+        return user, device
+    try:
+        claims = jwt.decode(
+            token,
+            current_app.config["SECRET_KEY"],
+            algorithms=["HS256"],
+            options={"require": ["exp", "sub", "tv"]},
+        )
+    except jwt.ExpiredSignatureError as exc:
+        raise _unauthorized("The token has expired; sign in again.") from exc
+    except jwt.PyJWTError as exc:
+        raise _unauthorized("The token is not valid.") from exc
+    user = db.session.get(User, int(claims["sub"]))
+    if user is None or not user.active or user.token_version != claims.get("tv"):
+        raise _unauthorized("The token is no longer valid; sign in again.")
+    return user, None
+
+
+def require_roles(*roles: str) -> Callable[[F], F]:
+    """Authenticate the request and allow it only for the given roles (admins always pass)."""
+    allowed = {Role(r) for r in roles} | {Role.ADMIN}
+
+    def decorator(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            user, device = _load_identity()
+            g.current_user = user
+            g.current_device = device
+            if Role(user.role) not in allowed:
+                raise ProblemError(
+                    403, "Forbidden", f"The {user.role} role cannot use this endpoint."
+                )
+            return view(*args, **kwargs)
+
+        wrapper._required_roles = tuple(sorted(allowed))  # type: ignore[attr-defined]
+        return cast(F, wrapper)
+
+    return decorator
+
+
+def current_user() -> User:
+    user = g.get("current_user")
+    if user is None:
+        raise _unauthorized("Not authenticated.")
+    return cast(User, user)
+
+
+def current_device() -> Device | None:
+    return cast("Device | None", g.get("current_device"))
+
+
+def current_collector() -> Collector | None:
+    """The collector record of the signed-in user, when the user is a collector."""
+    user = current_user()
+    if user.role != Role.COLLECTOR:
+        return None
+    return db.session.execute(
+        db.select(Collector).where(Collector.user_id == user.id)
+    ).scalar_one_or_none()

@@ -1,0 +1,85 @@
+"""Flask commands: seed-demo, geocode, create-user."""
+
+from __future__ import annotations
+
+import importlib
+from datetime import date
+
+import click
+from flask import Flask, current_app
+from sqlalchemy import func, select
+
+from server.extensions import db
+from server.models import User
+
+# Modules that add their own commands; each exposes `register_commands(app)`.
+COMMAND_MODULES: list[str] = []
+
+
+@click.command("seed-demo")
+@click.option("--seed", default=7, show_default=True, help="Random seed (same seed, same data).")
+@click.option("--today", type=click.DateTime(["%Y-%m-%d"]), help="Pretend today is this day.")
+@click.option("--accounts", default=2000, show_default=True)
+@click.option("--if-empty", is_flag=True, help="Do nothing when users already exist.")
+def seed_demo(seed: int, today: object, accounts: int, if_empty: bool) -> None:
+    """Build the Lima demo agency with two weeks of history and today's routes."""
+    from server.services.demo import build_demo
+
+    password = current_app.config["DEMO_PASSWORD"]
+    if current_app.config["ENV_NAME"] == "production" and password == "demo":
+        raise click.ClickException(
+            "Refusing to seed demo users with the default password in production; "
+            "set DEMO_PASSWORD."
+        )
+    if db.session.execute(select(func.count(User.id))).scalar_one():
+        if if_empty:
+            click.echo("Database already has data; demo not seeded again.")
+            return
+        raise click.ClickException("The database is not empty; seed an empty database.")
+    day = today.date() if today is not None else None  # type: ignore[attr-defined]
+    summary = build_demo(seed=seed, today=day, password=password, accounts=accounts)
+    click.echo(
+        f"Demo agency seeded: {summary.accounts} accounts, {summary.collectors} collectors, "
+        f"{summary.visits} visits, {summary.promises} promises, {summary.payments} payments."
+    )
+    _publish_today(summary.today)
+
+
+def _publish_today(day: date) -> None:
+    """Plan and publish today's routes so handhelds have a day to walk."""
+    try:
+        planning = importlib.import_module("server.services.planning")
+    except ImportError:
+        click.echo("Route planning is not installed; no routes published.")
+        return
+    plan = planning.plan_and_publish(day)
+    click.echo(f"Today's routes: {plan}")
+
+
+@click.command("geocode")
+@click.option("--limit", default=1000, show_default=True)
+def geocode(limit: int) -> None:
+    """Geocode accounts whose address has no coordinates (GEOCODER=nominatim)."""
+    from server.services.geocoding import geocode_pending
+
+    result = geocode_pending(limit)
+    click.echo(f"Geocoded {result['geocoded']}, failed {result['failed']}.")
+
+
+@click.command("create-user")
+@click.argument("username")
+@click.argument("role")
+@click.password_option()
+def create_user(username: str, role: str, password: str) -> None:
+    """Create a user (the first admin of a production install)."""
+    from server.services.users import create_user as create
+
+    create({"username": username, "role": role, "password": password})
+    click.echo(f"User {username} created with role {role}.")
+
+
+def register_commands(app: Flask) -> None:
+    for command in (seed_demo, geocode, create_user):
+        app.cli.add_command(command)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register_commands(app)

@@ -1,0 +1,163 @@
+"""What happens at the door: visits (attempts), promises, payments, notes, photos."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, Date, Float, ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from server.extensions import db
+from server.models.types import BigIntPK, Money, UTCDateTime, utcnow
+
+
+class Visit(db.Model):  # type: ignore[name-defined,misc]
+    """One attempt at an account's address, with exactly one disposition."""
+
+    __tablename__ = "visits"
+    __table_args__ = (
+        Index("ix_visits_local_date_collector", "local_date", "collector_id"),
+        Index("ix_visits_account_local_date", "account_id", "local_date"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    client_uuid: Mapped[str] = mapped_column(String(36), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    collector_id: Mapped[int] = mapped_column(ForeignKey("collectors.id"))
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
+    assignment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("assignments.id", ondelete="SET NULL")
+    )
+    disposition: Mapped[str | None] = mapped_column(String(32))
+    # Corrected time (device clock offset applied); what reports and ordering use.
+    checked_in_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    device_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    checked_out_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    local_date: Mapped[date] = mapped_column(Date)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    accuracy_m: Mapped[float | None] = mapped_column(Float)
+    distance_m: Mapped[float | None] = mapped_column(Float)
+    # verified | far_from_address | no_fix
+    geo_status: Mapped[str] = mapped_column(String(24), default="no_fix")
+    # e.g. ["reassigned", "implausible_time"]
+    flags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PromiseToPay(db.Model):  # type: ignore[name-defined,misc]
+    """A debtor's commitment: one dated amount or an installment plan, counted as one promise."""
+
+    __tablename__ = "promises"
+    __table_args__ = (
+        Index("ix_promises_account_created", "account_id", "created_at"),
+        Index("ix_promises_local_date_collector", "local_date", "collector_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    client_uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("collectors.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    local_date: Mapped[date] = mapped_column(Date)
+    currency: Mapped[str] = mapped_column(String(3))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    first_due_date: Mapped[date] = mapped_column(Date)
+    last_due_date: Mapped[date] = mapped_column(Date)
+    installments: Mapped[list[PromiseInstallment]] = relationship(
+        order_by="PromiseInstallment.seq", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class PromiseInstallment(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "promise_installments"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    promise_id: Mapped[int] = mapped_column(ForeignKey("promises.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column()
+    due_date: Mapped[date] = mapped_column(Date)
+    amount: Mapped[Decimal] = mapped_column(Money)
+
+
+class Payment(db.Model):  # type: ignore[name-defined,misc]
+    """Money received: in the field (with a receipt) or posted by the creditor (imported).
+
+    Append-only: a correction is a reversal row with a negative amount pointing at the original.
+    An imported payment that repeats a field receipt is kept for audit with counted=False.
+    """
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        Index("ix_payments_account_paid", "account_id", "paid_at"),
+        Index("ix_payments_local_date_collector", "local_date", "collector_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    client_uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("collectors.id"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
+    import_id: Mapped[int | None] = mapped_column(ForeignKey("portfolio_imports.id"))
+    source: Mapped[str] = mapped_column(String(16))  # field | imported
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(String(3))
+    method: Mapped[str] = mapped_column(String(16), default="cash")
+    receipt_number: Mapped[str | None] = mapped_column(String(40), index=True)
+    reference: Mapped[str | None] = mapped_column(String(80))
+    paid_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    local_date: Mapped[date] = mapped_column(Date)
+    counted: Mapped[bool] = mapped_column(Boolean, default=True)
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("payments.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Note(db.Model):  # type: ignore[name-defined,misc]
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    client_uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("collectors.id"))
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Photo(db.Model):  # type: ignore[name-defined,misc]
+    """Photo metadata; the bytes arrive separately (tus) and are matched by sha256."""
+
+    __tablename__ = "photos"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    client_uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
+    visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("collectors.id"))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    size_bytes: Mapped[int] = mapped_column()
+    mime: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(String(16), default="other")
+    taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    lat: Mapped[float | None] = mapped_column(Float)
+    lon: Mapped[float | None] = mapped_column(Float)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ContactUpdate(db.Model):  # type: ignore[name-defined,misc]
+    """A new phone or address reported in the field, kept for the dispatcher to review."""
+
+    __tablename__ = "contact_updates"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    client_uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
+    collector_id: Mapped[int | None] = mapped_column(ForeignKey("collectors.id"))
+    kind: Mapped[str] = mapped_column(String(16))  # phone | address
+    value: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,962 @@
+"""Field productivity reports on the shared KPI model (kpi/), aggregated by the database.
+
+Every measure is a SQL GROUP BY over one event table (attempts, promises, payments,
+assignments, GPS fixes); each source's groups come out ordered by the group keys and are
+merged in one pass (a k-way merge), so a report streams with memory that does not grow with
+its rows. The ratios and their null-for-zero-denominator rule come from ``kpi.measures``.
+
+Attribution (what "the group's accounts" means), chosen so that every event lands in exactly
+one group and the total row is the sum of its groups for counts and amounts:
+
+* attempts, check-in hours, GPS distance: the visit's (fix's) collector and local day;
+* promises: the collector and local day of the attempt that made them, judged as of ``as_of``;
+* field payments: their collector and local day; imported payments: the collector the account
+  was last assigned to on or before the payment's day (none when it never was);
+* zone, portfolio and bucket are the account's; the bucket is its days-past-due bucket at the
+  period's start (latest snapshot on or before ``from``, else the account's current values);
+* accounts_assigned, penetration, plan completion and the recovery-rate denominator come from
+  assignments; an assignment counts as attempted when its collector attempted the account on
+  that day. These distinct counts are recomputed for the total row rather than added.
+* GPS fixes have no account, so ``km_travelled`` is null in rows grouped by portfolio or bucket
+  (the total row still has it).
+
+Promise status needs per-promise payment matching (oldest open promise first), a sequential
+rule SQL expresses only with recursive queries that differ between SQLite and PostgreSQL. It is
+done instead in one bounded streaming pass: the promises and payments of the accounts with a
+promise in the period are read ordered by account, judged one account at a time with
+``kpi.promises`` and written in chunks to a temporary table, which the promise GROUP BY joins.
+"""
+
+from __future__ import annotations
+
+import csv
+import heapq
+import io
+import itertools
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, fields
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    Float,
+    MetaData,
+    String,
+    Table,
+    and_,
+    case,
+    delete,
+    exists,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    type_coerce,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.functions import FunctionElement
+
+from kpi import (
+    BUCKETS,
+    MEASURE_NAMES,
+    FunnelLevel,
+    GroupKey,
+    GroupTotals,
+    Installment,
+    Movement,
+    Period,
+    Promise,
+    PromiseRules,
+    PromiseStatus,
+    Tally,
+    compute_measures,
+    dispositions_reaching,
+    judge_account,
+    month_label,
+    summarize,
+)
+from kpi import Payment as PaymentEvent
+from kpi.effectiveness import movement_of_ranks
+from server.extensions import db
+from server.models import (
+    Account,
+    AccountSnapshot,
+    Assignment,
+    Collector,
+    Payment,
+    Photo,
+    Portfolio,
+    Position,
+    PromiseInstallment,
+    PromiseToPay,
+    Visit,
+    Zone,
+)
+from server.models.types import Money
+from server.services.settings import get_settings
+
+# ---------------------------------------------------------------------------------------------
+# Dialect-specific date arithmetic. Keys are dates (a week is its Monday, a month its first
+# day) so both databases and Python sort them the same way; labels are made in Python.
+
+
+class week_start(FunctionElement[Any]):
+    """The Monday of the ISO week holding a date."""
+
+    type = Date()
+    inherit_cache = True
+
+
+class month_start(FunctionElement[Any]):
+    """The first day of the month holding a date."""
+
+    type = Date()
+    inherit_cache = True
+
+
+class seconds_between(FunctionElement[Any]):
+    """Seconds from the first timestamp argument to the second."""
+
+    type = Float()
+    inherit_cache = True
+
+
+def _args(element: FunctionElement[Any], compiler: Any, **kw: Any) -> list[str]:
+    return [compiler.process(arg, **kw) for arg in element.clauses]
+
+
+@compiles(week_start)
+def _week_start_postgres(element: week_start, compiler: Any, **kw: Any) -> str:
+    (day,) = _args(element, compiler, **kw)
+    return f"CAST(date_trunc('week', {day}) AS DATE)"
+
+
+@compiles(week_start, "sqlite")
+def _week_start_sqlite(element: week_start, compiler: Any, **kw: Any) -> str:
+    (day,) = _args(element, compiler, **kw)
+    # 'weekday 0' moves to the next Sunday (or stays on one); six days back is its Monday.
+    return f"date({day}, 'weekday 0', '-6 days')"
+
+
+@compiles(month_start)
+def _month_start_postgres(element: month_start, compiler: Any, **kw: Any) -> str:
+    (day,) = _args(element, compiler, **kw)
+    return f"CAST(date_trunc('month', {day}) AS DATE)"
+
+
+@compiles(month_start, "sqlite")
+def _month_start_sqlite(element: month_start, compiler: Any, **kw: Any) -> str:
+    (day,) = _args(element, compiler, **kw)
+    return f"date({day}, 'start of month')"
+
+
+@compiles(seconds_between)
+def _seconds_postgres(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    first, last = _args(element, compiler, **kw)
+    return f"EXTRACT(EPOCH FROM ({last} - {first}))"
+
+
+@compiles(seconds_between, "sqlite")
+def _seconds_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
+    first, last = _args(element, compiler, **kw)
+    return f"((julianday({last}) - julianday({first})) * 86400.0)"
+
+
+# ---------------------------------------------------------------------------------------------
+# The temporary table the promise pass writes its judgements to (per connection, never migrated).
+
+_temp_metadata = MetaData()
+promise_outcomes = Table(
+    "kpi_promise_outcomes",
+    _temp_metadata,
+    Column("promise_id", BigInteger, primary_key=True),
+    Column("status", String(16), nullable=False),
+    Column("amount_matched", Money, nullable=False),
+    prefixes=["TEMPORARY"],
+)
+_OUTCOME_CHUNK = 5000
+
+
+# ---------------------------------------------------------------------------------------------
+# Queries and results.
+
+
+@dataclass(frozen=True)
+class ReportQuery:
+    """What a report covers: local days ``[from, to)``, promise judgement date, grouping.
+
+    ``collector_id`` restricts every source to one collector (a collector's own view).
+    """
+
+    period: Period
+    as_of: date
+    group_by: tuple[GroupKey, ...]
+    collector_id: int | None = None
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One group (or the total): its labelled keys and every measure of the model."""
+
+    keys: dict[str, Any]
+    measures: dict[str, Any]
+    is_total: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**self.keys, **self.measures}
+
+
+def key_columns(group_by: Iterable[GroupKey]) -> list[str]:
+    """Column names of the group keys (ids beside the readable label where there is one)."""
+    columns: list[str] = []
+    for key in group_by:
+        if key in (GroupKey.COLLECTOR, GroupKey.ZONE, GroupKey.PORTFOLIO):
+            columns.append(f"{key.value}_id")
+        columns.append(key.value)
+    return columns
+
+
+def report_columns(group_by: Iterable[GroupKey]) -> list[str]:
+    """Every column of a report, in order: row type, group keys, then the measures."""
+    return ["row_type", *key_columns(group_by), *MEASURE_NAMES]
+
+
+# ---------------------------------------------------------------------------------------------
+# Building blocks shared by the sources.
+
+# SQLAlchemy's expression generics (InstrumentedAttribute vs ColumnElement vs Select[...])
+# cost more annotations than they catch here; the SQL is exercised by the tests instead.
+SqlExpr = Any
+SqlSelect = Any
+_SortKey = tuple[tuple[bool, Any], ...]
+_Partial = dict[str, Any]
+
+
+def _sort_key(values: Iterable[Any]) -> _SortKey:
+    # Mirrors ORDER BY ... NULLS FIRST on every key.
+    return tuple((v is not None, v if v is not None else 0) for v in values)
+
+
+def _count_if(condition: SqlExpr) -> SqlExpr:
+    return func.coalesce(func.sum(case((condition, 1), else_=0)), 0)
+
+
+def _sum_money(expr: SqlExpr) -> SqlExpr:
+    return type_coerce(func.coalesce(func.sum(expr), 0), Money())
+
+
+def _bucket_rank(days_past_due: SqlExpr) -> SqlExpr:
+    """0 for current, then 1..5 following kpi.BUCKETS."""
+    whens: list[tuple[SqlExpr, int]] = [(days_past_due <= 0, 0)]
+    whens += [(days_past_due <= b.high, b.rank) for b in BUCKETS if b.high is not None]
+    return case(*whens, else_=BUCKETS[-1].rank)
+
+
+def _start_snapshot(start: date) -> Any:
+    """Per account, the id of its latest snapshot on or before ``start``."""
+    latest_day = (
+        select(
+            AccountSnapshot.account_id.label("account_id"),
+            func.max(AccountSnapshot.as_of).label("as_of"),
+        )
+        .where(AccountSnapshot.as_of <= start)
+        .group_by(AccountSnapshot.account_id)
+        .subquery()
+    )
+    return (
+        select(
+            AccountSnapshot.account_id.label("account_id"),
+            func.max(AccountSnapshot.id).label("snapshot_id"),
+        )
+        .join(
+            latest_day,
+            and_(
+                AccountSnapshot.account_id == latest_day.c.account_id,
+                AccountSnapshot.as_of == latest_day.c.as_of,
+            ),
+        )
+        .group_by(AccountSnapshot.account_id)
+        .subquery()
+    )
+
+
+def countable_payment(pay: Any = Payment) -> SqlExpr:
+    """A payment that counts: not an import repeating a field receipt (in either order)."""
+    field = aliased(Payment)
+    repeated = exists().where(
+        field.receipt_number == pay.receipt_number,
+        field.source == "field",
+        field.id != pay.id,
+    )
+    return and_(
+        pay.counted.is_(True),
+        or_(pay.source != "imported", pay.receipt_number.is_(None), ~repeated),
+    )
+
+
+@dataclass
+class _Context:
+    """Everything the sources share for one report."""
+
+    query: ReportQuery
+    rules: PromiseRules
+    verify_radius_m: float
+
+    @property
+    def start(self) -> date:
+        return self.query.period.start
+
+    @property
+    def end(self) -> date:
+        return self.query.period.end
+
+    def needs_account(self, keys: Iterable[GroupKey]) -> bool:
+        return any(k in (GroupKey.ZONE, GroupKey.PORTFOLIO, GroupKey.BUCKET) for k in keys)
+
+
+class _AccountDims:
+    """Zone, portfolio and start bucket of an account, joined only when a key needs them."""
+
+    def __init__(self, ctx: _Context, keys: tuple[GroupKey, ...], with_overdue: bool = False):
+        self.account = aliased(Account)
+        self.snapshot = aliased(AccountSnapshot)
+        self.needs_snapshot = GroupKey.BUCKET in keys or with_overdue
+        self.needed = ctx.needs_account(keys) or with_overdue
+        self.latest = _start_snapshot(ctx.start) if self.needs_snapshot else None
+
+    def join(self, stmt: SqlSelect, account_id: SqlExpr) -> SqlSelect:
+        if not self.needed:
+            return stmt
+        stmt = stmt.join(self.account, self.account.id == account_id)
+        if self.latest is not None:
+            stmt = stmt.outerjoin(self.latest, self.latest.c.account_id == self.account.id)
+            stmt = stmt.outerjoin(self.snapshot, self.snapshot.id == self.latest.c.snapshot_id)
+        return stmt
+
+    def dims(self) -> dict[GroupKey, SqlExpr]:
+        a, s = self.account, self.snapshot
+        dims: dict[GroupKey, SqlExpr] = {
+            GroupKey.ZONE: a.zone_id,
+            GroupKey.PORTFOLIO: a.portfolio_id,
+        }
+        if self.needs_snapshot:
+            dims[GroupKey.BUCKET] = _bucket_rank(func.coalesce(s.days_past_due, a.days_past_due))
+        return dims
+
+    def overdue_at_start(self) -> SqlExpr:
+        return func.coalesce(self.snapshot.overdue_balance, self.account.overdue_balance)
+
+
+def _time_dims(day: SqlExpr) -> dict[GroupKey, SqlExpr]:
+    return {GroupKey.DAY: day, GroupKey.WEEK: week_start(day), GroupKey.MONTH: month_start(day)}
+
+
+def _key_refs(count: int) -> list[SqlExpr]:
+    # GROUP BY / ORDER BY the output labels: PostgreSQL would not match a repeated expression
+    # that carries bound parameters (bucket bounds, the owner subquery) to its select item.
+    return [literal_column(f"k{i}") for i in range(count)]
+
+
+def _group_and_order(stmt: SqlSelect, count: int) -> SqlSelect:
+    refs = _key_refs(count)
+    if refs:
+        stmt = stmt.group_by(*refs).order_by(*[r.asc().nulls_first() for r in refs])
+    return stmt
+
+
+def _grouped(
+    stmt: SqlSelect, dims: Mapping[GroupKey, SqlExpr], keys: tuple[GroupKey, ...]
+) -> SqlSelect:
+    """Add the key columns k0..kn after the measures, GROUP BY and ORDER BY them (nulls first)."""
+    stmt = stmt.add_columns(*[dims[k].label(f"k{i}") for i, k in enumerate(keys)])
+    return _group_and_order(stmt, len(keys))
+
+
+def _stream(stmt: SqlSelect, keys: tuple[GroupKey, ...], names: list[str]) -> Iterator[Any]:
+    """Yield (sort key, raw keys, partial totals) for each group row of ``stmt``."""
+    n = len(keys)
+    result = db.session.execute(stmt.execution_options(yield_per=2000))
+    for row in result:
+        values = tuple(row)
+        measures, raw = values[: len(names)], values[len(names) : len(names) + n]
+        yield _sort_key(raw), raw, dict(zip(names, measures, strict=True))
+
+
+def _select(**columns: SqlExpr) -> tuple[SqlSelect, list[str]]:
+    return select(*[c.label(n) for n, c in columns.items()]), list(columns)
+
+
+# ---------------------------------------------------------------------------------------------
+# The sources. Each returns None when it cannot be attributed to the requested keys.
+
+
+def _visits_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
+    v = Visit
+    acc = _AccountDims(ctx, keys)
+
+    def reaching(level: FunnelLevel) -> SqlExpr:
+        return _count_if(v.disposition.in_(sorted(dispositions_reaching(level))))
+
+    stmt, names = _select(
+        attempts=func.count(),
+        connections=reaching(FunnelLevel.CONNECTION),
+        contacts=reaching(FunnelLevel.CONTACT),
+        direct_contacts=reaching(FunnelLevel.DIRECT_CONTACT),
+        promises=reaching(FunnelLevel.PROMISE),
+        attempts_with_position=_count_if(v.lat.is_not(None)),
+        attempts_geo_verified=_count_if(
+            and_(v.lat.is_not(None), v.distance_m <= ctx.verify_radius_m)
+        ),
+        attempts_with_photo=_count_if(exists().where(Photo.visit_id == v.id)),
+    )
+    stmt = acc.join(stmt.select_from(v), v.account_id).where(
+        v.disposition.is_not(None), v.local_date >= ctx.start, v.local_date < ctx.end
+    )
+    if ctx.query.collector_id is not None:
+        stmt = stmt.where(v.collector_id == ctx.query.collector_id)
+    dims = {GroupKey.COLLECTOR: v.collector_id, **_time_dims(v.local_date), **acc.dims()}
+    return _stream(_grouped(stmt, dims, keys), keys, names)
+
+
+def _hours_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any]:
+    """First to last check-in per collector-day (within the group), summed."""
+    v = Visit
+    acc = _AccountDims(ctx, keys)
+    dims = {GroupKey.COLLECTOR: v.collector_id, **_time_dims(v.local_date), **acc.dims()}
+    inner_keys = [dims[k].label(f"k{i}") for i, k in enumerate(keys)]
+    inner = acc.join(
+        select(
+            *inner_keys,
+            func.min(v.checked_in_at).label("first_at"),
+            func.max(v.checked_in_at).label("last_at"),
+        ).select_from(v),
+        v.account_id,
+    ).where(v.disposition.is_not(None), v.local_date >= ctx.start, v.local_date < ctx.end)
+    if ctx.query.collector_id is not None:
+        inner = inner.where(v.collector_id == ctx.query.collector_id)
+    inner = inner.group_by(*_key_refs(len(keys)), v.collector_id, v.local_date).subquery()
+    stmt = select(
+        func.coalesce(func.sum(seconds_between(inner.c.first_at, inner.c.last_at)), 0).label("s"),
+        *[inner.c[f"k{i}"].label(f"k{i}") for i in range(len(keys))],
+    )
+    stmt = _group_and_order(stmt, len(keys))
+    for sort_key, raw, partial in _stream(stmt, keys, ["s"]):
+        yield sort_key, raw, {"field_seconds": round(float(partial["s"]))}
+
+
+def _promises_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
+    p, o = PromiseToPay, promise_outcomes.c
+    acc = _AccountDims(ctx, keys)
+
+    def status_is(*statuses: PromiseStatus) -> SqlExpr:
+        return o.status.in_([s.value for s in statuses])
+
+    stmt, names = _select(
+        promises_due=_count_if(o.status != PromiseStatus.PENDING.value),
+        promises_kept=_count_if(status_is(PromiseStatus.KEPT)),
+        promises_partially_kept=_count_if(status_is(PromiseStatus.PARTIALLY_KEPT)),
+        promises_broken=_count_if(status_is(PromiseStatus.BROKEN)),
+        amount_promised=_sum_money(p.amount),
+        amount_kept=_sum_money(
+            case(
+                (status_is(PromiseStatus.KEPT, PromiseStatus.PARTIALLY_KEPT), o.amount_matched),
+                else_=0,
+            )
+        ),
+    )
+    stmt = stmt.select_from(p).join(promise_outcomes, o.promise_id == p.id)
+    stmt = acc.join(stmt, p.account_id).where(p.local_date >= ctx.start, p.local_date < ctx.end)
+    if ctx.query.collector_id is not None:
+        stmt = stmt.where(p.collector_id == ctx.query.collector_id)
+    dims = {GroupKey.COLLECTOR: p.collector_id, **_time_dims(p.local_date), **acc.dims()}
+    return _stream(_grouped(stmt, dims, keys), keys, names)
+
+
+def payment_owner(pay: Any = Payment) -> SqlExpr:
+    """The collector a payment is attributed to (see the module docstring)."""
+    last_assigned = (
+        select(Assignment.collector_id)
+        .where(
+            Assignment.account_id == pay.account_id,
+            Assignment.date <= pay.local_date,
+            Assignment.status != "removed",
+        )
+        .order_by(Assignment.date.desc(), Assignment.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    return case((pay.source == "field", pay.collector_id), else_=last_assigned)
+
+
+def _payments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
+    pay = Payment
+    acc = _AccountDims(ctx, keys)
+    owner = payment_owner(pay)
+    stmt, names = _select(
+        amount_collected_field=_sum_money(case((pay.source == "field", pay.amount), else_=0)),
+        amount_recovered=_sum_money(pay.amount),
+    )
+    stmt = acc.join(stmt.select_from(pay), pay.account_id).where(
+        pay.local_date >= ctx.start, pay.local_date < ctx.end, countable_payment(pay)
+    )
+    if ctx.query.collector_id is not None:
+        stmt = stmt.where(owner == ctx.query.collector_id)
+    dims = {GroupKey.COLLECTOR: owner, **_time_dims(pay.local_date), **acc.dims()}
+    return _stream(_grouped(stmt, dims, keys), keys, names)
+
+
+def _assignments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
+    """Distinct accounts assigned/attempted, planned stops, overdue balance at period start."""
+    a, v = Assignment, Visit
+    acc = _AccountDims(ctx, keys, with_overdue=True)
+    attempted = exists().where(
+        v.account_id == a.account_id,
+        v.local_date == a.date,
+        v.collector_id == a.collector_id,
+        v.disposition.is_not(None),
+    )
+    planned = a.plan_id.is_not(None)
+    dims = {GroupKey.COLLECTOR: a.collector_id, **_time_dims(a.date), **acc.dims()}
+    inner = acc.join(
+        select(
+            *[dims[k].label(f"k{i}") for i, k in enumerate(keys)],
+            func.max(case((attempted, 1), else_=0)).label("attempted"),
+            _count_if(planned).label("planned"),
+            _count_if(and_(planned, attempted)).label("planned_attempted"),
+            func.max(acc.overdue_at_start()).label("overdue"),
+        ).select_from(a),
+        a.account_id,
+    ).where(a.date >= ctx.start, a.date < ctx.end, a.status != "removed")
+    if ctx.query.collector_id is not None:
+        inner = inner.where(a.collector_id == ctx.query.collector_id)
+    inner = inner.group_by(*_key_refs(len(keys)), a.account_id).subquery()
+    stmt, names = _select(
+        accounts_assigned=func.count(),
+        accounts_attempted=func.coalesce(func.sum(inner.c.attempted), 0),
+        planned_stops=func.coalesce(func.sum(inner.c.planned), 0),
+        planned_stops_attempted=func.coalesce(func.sum(inner.c.planned_attempted), 0),
+        overdue_at_start=_sum_money(inner.c.overdue),
+    )
+    stmt = stmt.select_from(inner).add_columns(
+        *[inner.c[f"k{i}"].label(f"k{i}") for i in range(len(keys))]
+    )
+    return _stream(_group_and_order(stmt, len(keys)), keys, names)
+
+
+def _positions_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
+    if GroupKey.PORTFOLIO in keys or GroupKey.BUCKET in keys:
+        return None
+    pos = Position
+    stmt, names = _select(distance_m=func.coalesce(func.sum(pos.distance_m), 0.0))
+    stmt = stmt.select_from(pos).where(
+        pos.filter_reason.is_(None), pos.local_date >= ctx.start, pos.local_date < ctx.end
+    )
+    if ctx.query.collector_id is not None:
+        stmt = stmt.where(pos.collector_id == ctx.query.collector_id)
+    dims = {GroupKey.COLLECTOR: pos.collector_id, GroupKey.ZONE: pos.zone_id}
+    dims.update(_time_dims(pos.local_date))
+    return _stream(_grouped(stmt, dims, keys), keys, names)
+
+
+_Source = Callable[[_Context, tuple[GroupKey, ...]], Iterator[Any] | None]
+_SOURCES: tuple[_Source, ...] = (
+    _visits_source,
+    _hours_source,
+    _promises_source,
+    _payments_source,
+    _assignments_source,
+    _positions_source,
+)
+_DISTINCT_FIELDS = ("accounts_assigned", "accounts_attempted", "overdue_at_start")
+
+
+# ---------------------------------------------------------------------------------------------
+# Promise status: the bounded streaming pass.
+
+
+def judge_promises(ctx: _Context) -> int:
+    """Judge every promise made in the period and write the outcomes to the temp table.
+
+    Reads, ordered by account, all promises and usable payments of the accounts that have a
+    promise in the period, so earlier promises still compete for payments (oldest first).
+    Memory holds one account's history plus one chunk of outcomes. Returns promises judged.
+    """
+    bind = db.session.connection()
+    promise_outcomes.create(bind, checkfirst=True)
+    db.session.execute(delete(promise_outcomes))
+    in_period = select(PromiseToPay.account_id).where(
+        PromiseToPay.local_date >= ctx.start, PromiseToPay.local_date < ctx.end
+    )
+    if ctx.query.collector_id is not None:
+        in_period = in_period.where(PromiseToPay.collector_id == ctx.query.collector_id)
+    scope = in_period.distinct().scalar_subquery()
+    as_of = ctx.query.as_of
+
+    p, inst = PromiseToPay, PromiseInstallment
+    promise_rows = db.session.execute(
+        select(
+            p.account_id, p.id, p.local_date, p.amount, p.last_due_date, inst.due_date, inst.amount
+        )
+        .outerjoin(inst, inst.promise_id == p.id)
+        .where(p.account_id.in_(scope), p.local_date <= as_of)
+        .order_by(p.account_id, p.local_date, p.id, inst.seq)
+        .execution_options(yield_per=5000)
+    )
+    reversal = aliased(Payment)
+    payment_rows = db.session.execute(
+        select(Payment.account_id, Payment.id, Payment.local_date, Payment.amount)
+        .where(
+            Payment.account_id.in_(scope),
+            Payment.local_date <= as_of,
+            Payment.amount > 0,
+            Payment.reverses_id.is_(None),
+            ~exists().where(reversal.reverses_id == Payment.id),
+            countable_payment(Payment),
+        )
+        .order_by(Payment.account_id, Payment.local_date, Payment.id)
+        .execution_options(yield_per=5000)
+    )
+    payments_by_account = itertools.groupby(payment_rows, key=lambda r: r[0])
+    pending_payments: tuple[int, list[Any]] | None = None
+
+    def payments_of(account_id: int) -> list[PaymentEvent]:
+        nonlocal pending_payments
+        while True:
+            if pending_payments is None:
+                try:
+                    acc_id, group = next(payments_by_account)
+                except StopIteration:
+                    return []
+                pending_payments = (acc_id, list(group))
+            acc_id, found = pending_payments
+            if acc_id > account_id:
+                return []
+            pending_payments = None
+            if acc_id == account_id:
+                return [PaymentEvent(r[1], r[0], r[2], r[3]) for r in found]
+
+    judged = 0
+    chunk: list[dict[str, Any]] = []
+    for account_id, rows in itertools.groupby(promise_rows, key=lambda r: r[0]):
+        promises = [
+            _promise_of(account_id, promise_id, list(parts))
+            for promise_id, parts in itertools.groupby(rows, key=lambda r: r[1])
+        ]
+        for outcome in judge_account(promises, payments_of(account_id), as_of, ctx.rules):
+            made_on = outcome.promise.created_on
+            if not ctx.start <= made_on < ctx.end:
+                continue
+            chunk.append(
+                {
+                    "promise_id": outcome.promise.promise_id,
+                    "status": outcome.status.value,
+                    "amount_matched": outcome.amount_matched,
+                }
+            )
+            judged += 1
+        if len(chunk) >= _OUTCOME_CHUNK:
+            db.session.execute(insert(promise_outcomes), chunk)
+            chunk = []
+    if chunk:
+        db.session.execute(insert(promise_outcomes), chunk)
+    return judged
+
+
+def _promise_of(account_id: int, promise_id: int, parts: list[Any]) -> Promise:
+    """A kpi Promise from joined promise/installment rows (no installment rows: one amount)."""
+    first = parts[0]
+    if first[5] is None:
+        installments: tuple[Installment, ...] = (Installment(first[4], first[3]),)
+    else:
+        installments = tuple(Installment(r[5], r[6]) for r in parts)
+    return Promise(promise_id, account_id, first[2], installments)
+
+
+# ---------------------------------------------------------------------------------------------
+# Assembling the report.
+
+
+class _Labels:
+    """Readable labels for collector, zone and portfolio ids (small dimension tables)."""
+
+    def __init__(self) -> None:
+        # Result objects have .keys(), so dict() would treat them as mappings: unpack rows.
+        self.collectors = {
+            i: c for i, c in db.session.execute(select(Collector.id, Collector.code))
+        }
+        self.zones = {i: n for i, n in db.session.execute(select(Zone.id, Zone.name))}
+        self.portfolios = {
+            i: c for i, c in db.session.execute(select(Portfolio.id, Portfolio.code))
+        }
+
+    def keys(self, group_by: tuple[GroupKey, ...], raw: tuple[Any, ...]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in zip(group_by, raw, strict=True):
+            if key is GroupKey.COLLECTOR:
+                out["collector_id"] = value
+                out["collector"] = self.collectors.get(value)
+            elif key is GroupKey.ZONE:
+                out["zone_id"] = value
+                out["zone"] = self.zones.get(value)
+            elif key is GroupKey.PORTFOLIO:
+                out["portfolio_id"] = value
+                out["portfolio"] = self.portfolios.get(value)
+            elif key is GroupKey.BUCKET:
+                out["bucket"] = None if value is None else _bucket_label(int(value))
+            elif key is GroupKey.MONTH:
+                out["month"] = None if value is None else month_label(_as_date(value))
+            else:
+                out[key.value] = None if value is None else _as_date(value).isoformat()
+        return out
+
+
+def _bucket_label(rank: int) -> str:
+    return "current" if rank == 0 else BUCKETS[rank - 1].name
+
+
+def _as_date(value: Any) -> date:
+    # SQLite hands back computed dates as text.
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _totals(partial: Mapping[str, Any]) -> GroupTotals:
+    values: dict[str, Any] = {}
+    for f in fields(GroupTotals):
+        if f.name in partial and partial[f.name] is not None:
+            raw = partial[f.name]
+            if f.type == "Decimal":
+                values[f.name] = raw if isinstance(raw, Decimal) else Decimal(raw)
+            elif f.type == "float":
+                values[f.name] = float(raw)
+            else:
+                values[f.name] = int(raw)
+    return GroupTotals(**values)
+
+
+def _present(values: dict[str, Any]) -> dict[str, Any]:
+    """Round floats for people (hours, km, rates); money stays exact Decimal."""
+    return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
+
+
+def _context(query: ReportQuery) -> _Context:
+    settings = get_settings()
+    rules = PromiseRules(settings.grace_days, Decimal(settings.kept_tolerance))
+    return _Context(query, rules, float(settings.verify_radius_m))
+
+
+def build_report(query: ReportQuery) -> Iterator[ReportRow]:
+    """Stream the report's group rows in key order, then its total row.
+
+    The promise pass runs first (in the caller's transaction); every source then streams its
+    ordered groups and they are merged row by row.
+    """
+    ctx = _context(query)
+    judge_promises(ctx)
+    labels = _Labels()
+    keys = query.group_by
+    no_km = GroupKey.PORTFOLIO in keys or GroupKey.BUCKET in keys
+    running = GroupTotals()
+    if keys:
+        streams = [s for s in (src(ctx, keys) for src in _SOURCES) if s is not None]
+        merged = heapq.merge(*streams, key=lambda item: item[0])
+        for _, items in itertools.groupby(merged, key=lambda item: item[0]):
+            group = list(items)
+            partial: dict[str, Any] = {}
+            for _, _, part in group:
+                partial.update(part)
+            totals = _totals(partial)
+            running = running + totals
+            measures = compute_measures(totals)
+            if no_km:
+                measures["km_travelled"] = measures["km_per_attempt"] = None
+            yield ReportRow(labels.keys(keys, group[0][1]), _present(measures))
+    yield ReportRow(
+        dict.fromkeys(key_columns(keys)),
+        _present(compute_measures(_total_row(ctx, running, grouped=bool(keys), no_km=no_km))),
+        is_total=True,
+    )
+
+
+def _total_row(ctx: _Context, running: GroupTotals, *, grouped: bool, no_km: bool) -> GroupTotals:
+    """The total: sums of the groups, with distinct counts (and km if ungrouped) re-queried."""
+    needed: list[_Source] = list(_SOURCES)
+    if grouped:
+        needed = [_assignments_source] + ([_positions_source] if no_km else [])
+    partial = {f.name: getattr(running, f.name) for f in fields(GroupTotals)} if grouped else {}
+    for source in needed:
+        stream = source(ctx, ())
+        for _, _, part in stream or ():
+            partial.update(part)
+    return _totals(partial)
+
+
+def report_csv(rows: Iterable[ReportRow], group_by: tuple[GroupKey, ...]) -> Iterator[str]:
+    """The report as CSV text chunks, one line at a time, with the model's column names."""
+    columns = report_columns(group_by)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+
+    def flush() -> str:
+        text = buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        return text
+
+    writer.writerow(columns)
+    yield flush()
+    for row in rows:
+        values = {"row_type": "total" if row.is_total else "group", **row.as_dict()}
+        writer.writerow(["" if values.get(c) is None else values[c] for c in columns])
+        yield flush()
+
+
+# ---------------------------------------------------------------------------------------------
+# Effectiveness over time (§5): two snapshots, one GROUP BY over (start bucket, end bucket).
+
+
+def _snapshot_on_or_before(day: date, after: date | None = None) -> Any:
+    """Per account, the id of its latest snapshot dated ``(after, day]``."""
+    conditions = [AccountSnapshot.as_of <= day]
+    if after is not None:
+        conditions.append(AccountSnapshot.as_of > after)
+    latest_day = (
+        select(
+            AccountSnapshot.account_id.label("account_id"),
+            func.max(AccountSnapshot.as_of).label("as_of"),
+        )
+        .where(*conditions)
+        .group_by(AccountSnapshot.account_id)
+        .subquery()
+    )
+    return (
+        select(
+            AccountSnapshot.account_id.label("account_id"),
+            func.max(AccountSnapshot.id).label("snapshot_id"),
+        )
+        .join(
+            latest_day,
+            and_(
+                AccountSnapshot.account_id == latest_day.c.account_id,
+                AccountSnapshot.as_of == latest_day.c.as_of,
+            ),
+        )
+        .group_by(AccountSnapshot.account_id)
+        .subquery()
+    )
+
+
+def build_effectiveness(start: date, end: date) -> dict[str, Any]:
+    """Where the accounts delinquent at ``start`` stood at ``end``, per starting bucket.
+
+    Each account is read from its latest snapshot on or before ``start`` and its latest one
+    after that and on or before ``end``; accounts with no such later snapshot (withdrawn,
+    not re-imported) are reported as ``not_in_end_snapshot`` and left out of the shares.
+    """
+    first, last = aliased(AccountSnapshot), aliased(AccountSnapshot)
+    start_ids = _snapshot_on_or_before(start)
+    end_ids = _snapshot_on_or_before(end, after=start)
+    start_rank = _bucket_rank(first.days_past_due)
+    end_rank = case((last.id.is_(None), -1), else_=_bucket_rank(last.days_past_due))
+    stmt = (
+        select(
+            start_rank.label("k0"),
+            end_rank.label("k1"),
+            func.count().label("accounts"),
+            _sum_money(first.overdue_balance).label("balance"),
+        )
+        .select_from(start_ids)
+        .join(first, first.id == start_ids.c.snapshot_id)
+        .outerjoin(end_ids, end_ids.c.account_id == start_ids.c.account_id)
+        .outerjoin(last, last.id == end_ids.c.snapshot_id)
+        .where(first.days_past_due > 0)
+    )
+    stmt = _group_and_order(stmt, 2)
+    cells: list[tuple[str, Movement, Tally]] = []
+    missing: dict[str, Tally] = {b.name: Tally() for b in BUCKETS}
+    for rank_start, rank_end, accounts, balance in db.session.execute(stmt).tuples():
+        name = BUCKETS[int(rank_start) - 1].name
+        tally = Tally(int(accounts), balance)
+        if int(rank_end) < 0:
+            missing[name] = missing[name] + tally
+        else:
+            cells.append((name, movement_of_ranks(int(rank_start), int(rank_end)), tally))
+    buckets = []
+    for row in summarize(cells):
+        buckets.append(
+            {
+                "bucket": row.bucket,
+                "accounts": row.accounts,
+                "overdue_balance": row.balance,
+                "not_in_end_snapshot": missing[row.bucket].accounts,
+                **{
+                    move.value: {
+                        "accounts": row.tallies[move].accounts,
+                        "overdue_balance": row.tallies[move].balance,
+                        "share": None if (s := row.share(move)) is None else round(s, 6),
+                    }
+                    for move in Movement
+                },
+            }
+        )
+    return {"start": start, "end": end, "buckets": buckets}
+
+
+# ---------------------------------------------------------------------------------------------
+# Collector scorecards: four lenses and a rank among peers.
+
+SCORECARD_LENSES: dict[str, tuple[str, ...]] = {
+    "productivity": ("attempts", "attempts_per_hour", "km_per_attempt", "plan_completion"),
+    "effectiveness": ("direct_contact_rate", "promise_rate", "kept_rate", "amount_recovered"),
+    "quality": ("geo_verified_rate", "evidence_rate"),
+}
+# The measure each lens is ranked by (higher is better); the overall rank orders collectors
+# by the mean of their three lens ranks.
+LENS_RANKED_BY = {
+    "productivity": "attempts",
+    "effectiveness": "amount_recovered",
+    "quality": "geo_verified_rate",
+}
+
+
+def build_scorecards(period: Period, as_of: date) -> list[dict[str, Any]]:
+    """One scorecard per collector with activity in the period, ranked among all of them."""
+    query = ReportQuery(period, as_of, (GroupKey.COLLECTOR,))
+    rows = [r for r in build_report(query) if not r.is_total and r.keys["collector_id"]]
+    cards = [
+        {
+            "collector_id": r.keys["collector_id"],
+            "collector": r.keys["collector"],
+            **{lens: {m: r.measures[m] for m in names} for lens, names in SCORECARD_LENSES.items()},
+        }
+        for r in rows
+    ]
+    lens_ranks: dict[str, dict[int, int]] = {}
+    for lens, measure in LENS_RANKED_BY.items():
+
+        def best_first(card: dict[str, Any], lens: str = lens, m: str = measure) -> Any:
+            # Nulls rank last; ties keep collector-code order, so ranks are stable.
+            value = card[lens][m]
+            return (value is None, -(value or 0), card["collector"] or "")
+
+        ordered = sorted(cards, key=best_first)
+        lens_ranks[lens] = {c["collector_id"]: i + 1 for i, c in enumerate(ordered)}
+    overall = sorted(
+        cards,
+        key=lambda c: (
+            sum(lens_ranks[lens][c["collector_id"]] for lens in LENS_RANKED_BY),
+            c["collector"] or "",
+        ),
+    )
+    for position, card in enumerate(overall, start=1):
+        card["rank"] = {
+            "overall": position,
+            **{lens: lens_ranks[lens][card["collector_id"]] for lens in LENS_RANKED_BY},
+            "of": len(cards),
+        }
+    return overall

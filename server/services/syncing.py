@@ -1,0 +1,808 @@
+"""Offline-first sync: apply what handhelds captured exactly once, and serve them their day.
+
+``apply_mutations`` runs one push in one transaction: the device row is locked first so
+concurrent pushes from the same device queue behind each other, each mutation's effect and
+its stored result commit together with the device's new last id, and any database failure
+rolls everything back as a 503 so the device simply retries. ``pull_changes`` reads the
+collector's day in one consistent read and pages it against the device's signed cursor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from sqlalchemy import select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from kpi import DISPOSITIONS
+from server.errors import ProblemError
+from server.extensions import db
+from server.models import (
+    Account,
+    AgencySettings,
+    AppliedMutation,
+    Assignment,
+    Collector,
+    ContactUpdate,
+    Device,
+    MediaUpload,
+    Note,
+    Payment,
+    Photo,
+    PromiseInstallment,
+    PromiseToPay,
+    ReceiptBlock,
+    RoutePlan,
+    Visit,
+)
+from server.services.devices import allot_receipt_block
+from server.services.settings import get_settings
+from sync.clock import ClockReading, CorrectedTime, correct_time
+from sync.cursor import DEFAULT_TTL_S, CursorVerdict, issue_cursor, read_cursor
+from sync.mutations import (
+    AddNote,
+    AttachPhoto,
+    CheckIn,
+    CheckOut,
+    Command,
+    EnvelopeError,
+    Mutation,
+    PaymentMethod,
+    RecordPayment,
+    RecordPromise,
+    RecordVisit,
+    Rejection,
+    UpdateContact,
+    parse_aware_datetime,
+    parse_envelope,
+    validate_args,
+)
+from sync.negotiation import NegotiationOptions, promise_outside_options
+from sync.paging import item_digest, plan_page
+from sync.receipts import ReceiptBlock as Block
+from sync.receipts import parse_receipt
+from sync.sequencing import Apply, Conflict, Gap, Replay, plan_application
+from tracking.verification import verify_location
+
+MAX_BATCH = 500
+DEFAULT_PAGE_SIZE = 100
+RETRY_AFTER_S = "2"
+
+
+class Rejected(Exception):
+    """A mutation that can never succeed against the server's records."""
+
+    def __init__(self, code: str, detail: str) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+
+
+def _failpoint(name: str) -> None:
+    """Crash-consistency hook: ``SYNC_FAILPOINT=<name>`` makes the process die right here.
+
+    The end-to-end tests start the real server with it to prove that a push killed before or
+    after its commit is applied exactly once when the device retries.
+    """
+    if os.environ.get("SYNC_FAILPOINT") == name:
+        os._exit(70)
+
+
+# -- push ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Push:
+    """Everything one push request needs, loaded once and shared by its mutations."""
+
+    device: Device
+    collector: Collector
+    settings: AgencySettings
+    tz: ZoneInfo
+    received_at: datetime
+    reading: ClockReading | None
+    blocks: list[Block]
+    accounts: dict[int, Account | None] = field(default_factory=dict)
+    visits: dict[str, Visit | None] = field(default_factory=dict)
+
+    def account(self, account_id: int) -> Account:
+        if account_id not in self.accounts:
+            self.accounts[account_id] = db.session.get(Account, account_id)
+        account = self.accounts[account_id]
+        if account is None:
+            raise Rejected("unknown_account", f"account {account_id} does not exist")
+        return account
+
+    def visit(self, visit_uuid: uuid.UUID) -> Visit:
+        key = str(visit_uuid)
+        if key not in self.visits:
+            self.visits[key] = db.session.execute(
+                select(Visit).where(Visit.client_uuid == key)
+            ).scalar_one_or_none()
+        visit = self.visits[key]
+        if visit is None:
+            raise Rejected("unknown_visit", f"visit {key} was never checked in")
+        if visit.collector_id != self.collector.id:
+            raise Rejected("foreign_visit", f"visit {key} belongs to another collector")
+        return visit
+
+    def times(self, mutation: Mutation, account: Account | None = None) -> CorrectedTime:
+        since = account.created_at if account is not None else None
+        return correct_time(mutation.client_time, self.received_at, self.reading, since)
+
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(self.tz).date()
+
+
+def _ensure_new(model: Any, client_uuid: uuid.UUID) -> str:
+    key = str(client_uuid)
+    exists = db.session.execute(select(model.id).where(model.client_uuid == key)).first()
+    if exists is not None:
+        raise Rejected("duplicate_uuid", f"{key} was already recorded by another capture")
+    return key
+
+
+def _check_in(push: _Push, m: Mutation, cmd: CheckIn) -> dict[str, Any]:
+    account = push.account(cmd.account_id)
+    key = _ensure_new(Visit, cmd.visit_uuid)
+    times = push.times(m, account)
+    day = push.local_date(times.corrected)
+    flags = sorted({f"time_{flag.value}" for flag in times.flags})
+    assignments = db.session.execute(
+        select(Assignment).where(Assignment.account_id == account.id, Assignment.date == day)
+    ).scalars()
+    own: Assignment | None = None
+    others = False
+    for assignment in assignments:
+        if assignment.collector_id == push.collector.id and assignment.status != "removed":
+            own = assignment
+        elif assignment.collector_id != push.collector.id and assignment.status != "removed":
+            others = True
+    if own is None and others:
+        # Reassigned while the collector was offline: the visit is a fact, kept and flagged.
+        flags.append("reassigned")
+    elif own is None:
+        flags.append("unassigned")
+    observed = (cmd.position.lat, cmd.position.lon) if cmd.position else None
+    target = (
+        (account.lat, account.lon) if account.lat is not None and account.lon is not None else None
+    )
+    geo = verify_location(observed, target, radius_m=float(push.settings.verify_radius_m))
+    visit = Visit(
+        client_uuid=key,
+        account_id=account.id,
+        collector_id=push.collector.id,
+        device_id=push.device.id,
+        assignment_id=own.id if own else None,
+        checked_in_at=times.corrected,
+        device_time=times.device_time,
+        received_at=times.received_at,
+        local_date=day,
+        lat=observed[0] if observed else None,
+        lon=observed[1] if observed else None,
+        accuracy_m=cmd.position.accuracy_m if cmd.position else None,
+        distance_m=None if geo.distance_m is None else round(geo.distance_m, 1),
+        geo_status=geo.status.value,
+        flags=flags,
+    )
+    db.session.add(visit)
+    db.session.flush()
+    push.visits[key] = visit
+    return {
+        "visit_id": visit.id,
+        "geo_status": visit.geo_status,
+        "distance_m": visit.distance_m,
+        "flags": flags,
+    }
+
+
+def _record_visit(push: _Push, m: Mutation, cmd: RecordVisit) -> dict[str, Any]:
+    visit = push.visit(cmd.visit_uuid)
+    if visit.disposition is not None and visit.disposition != cmd.disposition.value:
+        raise Rejected(
+            "disposition_recorded", f"the visit already has disposition {visit.disposition}"
+        )
+    visit.disposition = cmd.disposition.value
+    if cmd.comment:
+        db.session.add(
+            Note(
+                account_id=visit.account_id,
+                visit_id=visit.id,
+                collector_id=push.collector.id,
+                author_id=push.collector.user_id,
+                text=cmd.comment,
+                created_at=push.times(m).corrected,
+            )
+        )
+    return {"visit_id": visit.id, "disposition": visit.disposition}
+
+
+def _record_promise(push: _Push, m: Mutation, cmd: RecordPromise) -> dict[str, Any]:
+    visit = push.visit(cmd.visit_uuid)
+    key = _ensure_new(PromiseToPay, cmd.promise_uuid)
+    account = push.account(visit.account_id)
+    try:
+        options = NegotiationOptions.from_mapping(account.negotiation_options)
+    except ValueError:
+        options = NegotiationOptions()
+    owed = account.balance if account.balance > 0 else account.overdue_balance
+    reason = promise_outside_options(cmd, options, owed, visit.local_date)
+    if reason is not None:
+        raise Rejected("outside_negotiation_options", reason)
+    times = push.times(m, account)
+    promise = PromiseToPay(
+        client_uuid=key,
+        visit_id=visit.id,
+        account_id=account.id,
+        collector_id=push.collector.id,
+        created_at=times.corrected,
+        local_date=visit.local_date,
+        currency=account.currency,
+        amount=cmd.total,
+        first_due_date=cmd.installments[0].due_date,
+        last_due_date=cmd.installments[-1].due_date,
+        installments=[
+            PromiseInstallment(seq=k + 1, due_date=i.due_date, amount=i.amount)
+            for k, i in enumerate(cmd.installments)
+        ],
+    )
+    db.session.add(promise)
+    db.session.flush()
+    return {"promise_id": promise.id, "amount": str(promise.amount)}
+
+
+def _record_payment(push: _Push, m: Mutation, cmd: RecordPayment) -> dict[str, Any]:
+    account = push.account(cmd.account_id)
+    key = _ensure_new(Payment, cmd.payment_uuid)
+    if cmd.method is PaymentMethod.CASH and not push.settings.cash_allowed:
+        raise Rejected(
+            "cash_not_allowed",
+            "the agency's jurisdiction forbids taking cash in the field; record a transfer",
+        )
+    if not any(cmd.receipt_number in block for block in push.blocks):
+        raise Rejected(
+            "receipt_outside_block", f"{cmd.receipt_number} is not in this device's blocks"
+        )
+    used = db.session.execute(
+        select(Payment.id).where(
+            Payment.receipt_number == cmd.receipt_number, Payment.source == "field"
+        )
+    ).first()
+    if used is not None:
+        raise Rejected("duplicate_receipt", f"{cmd.receipt_number} was already issued")
+    visit = push.visit(cmd.visit_uuid) if cmd.visit_uuid else None
+    amount = cmd.amount
+    reverses_id = None
+    if cmd.reverses is not None:
+        original = db.session.execute(
+            select(Payment).where(Payment.client_uuid == str(cmd.reverses))
+        ).scalar_one_or_none()
+        if original is None or original.account_id != account.id or original.amount <= 0:
+            raise Rejected("unknown_payment", "the payment to reverse does not exist here")
+        if original.amount != cmd.amount:
+            raise Rejected("reversal_amount", "a reversal must carry the original amount")
+        already = db.session.execute(
+            select(Payment.id).where(Payment.reverses_id == original.id)
+        ).first()
+        if already is not None:
+            raise Rejected("already_reversed", "the payment was already reversed")
+        amount, reverses_id = -cmd.amount, original.id
+    times = push.times(m, account)
+    payment = Payment(
+        client_uuid=key,
+        account_id=account.id,
+        collector_id=push.collector.id,
+        visit_id=visit.id if visit else None,
+        device_id=push.device.id,
+        source="field",
+        amount=amount,
+        currency=account.currency,
+        method=cmd.method.value,
+        receipt_number=cmd.receipt_number,
+        reference=cmd.reference,
+        paid_at=times.corrected,
+        local_date=push.local_date(times.corrected),
+        reverses_id=reverses_id,
+        created_at=times.received_at,
+    )
+    db.session.add(payment)
+    db.session.flush()
+    return {
+        "payment_id": payment.id,
+        "receipt_number": payment.receipt_number,
+        "amount": str(payment.amount),
+    }
+
+
+def _add_note(push: _Push, m: Mutation, cmd: AddNote) -> dict[str, Any]:
+    account = push.account(cmd.account_id)
+    key = _ensure_new(Note, cmd.note_uuid)
+    visit = push.visit(cmd.visit_uuid) if cmd.visit_uuid else None
+    note = Note(
+        client_uuid=key,
+        account_id=account.id,
+        visit_id=visit.id if visit else None,
+        collector_id=push.collector.id,
+        author_id=push.collector.user_id,
+        text=cmd.text,
+        created_at=push.times(m, account).corrected,
+    )
+    db.session.add(note)
+    db.session.flush()
+    return {"note_id": note.id}
+
+
+def _attach_photo(push: _Push, m: Mutation, cmd: AttachPhoto) -> dict[str, Any]:
+    visit = push.visit(cmd.visit_uuid)
+    key = _ensure_new(Photo, cmd.photo_uuid)
+    if cmd.size_bytes > int(current_app.config.get("MEDIA_MAX_BYTES", 15 * 1024 * 1024)):
+        raise Rejected("photo_too_large", "the photo exceeds the server's size limit")
+    landed = _landed_media(cmd.sha256)
+    taken_at = None
+    if cmd.taken_at is not None:
+        taken_at = correct_time(cmd.taken_at, push.received_at, push.reading).corrected
+    photo = Photo(
+        client_uuid=key,
+        account_id=visit.account_id,
+        visit_id=visit.id,
+        collector_id=push.collector.id,
+        sha256=cmd.sha256,
+        size_bytes=cmd.size_bytes,
+        mime=landed.mime if landed and landed.mime else "application/octet-stream",
+        kind=cmd.kind,
+        taken_at=taken_at,
+        lat=cmd.position.lat if cmd.position else None,
+        lon=cmd.position.lon if cmd.position else None,
+    )
+    db.session.add(photo)
+    db.session.flush()
+    return {"photo_id": photo.id, "arrived": landed is not None}
+
+
+def _update_contact(push: _Push, m: Mutation, cmd: UpdateContact) -> dict[str, Any]:
+    account = push.account(cmd.account_id)
+    key = _ensure_new(ContactUpdate, cmd.contact_uuid)
+    if cmd.visit_uuid:
+        push.visit(cmd.visit_uuid)
+    kind = "both" if cmd.phone and cmd.address else ("phone" if cmd.phone else "address")
+    value: dict[str, Any] = {"phone": cmd.phone, "address": cmd.address}
+    if cmd.visit_uuid:
+        value["visit_uuid"] = str(cmd.visit_uuid)
+    update_row = ContactUpdate(
+        client_uuid=key,
+        account_id=account.id,
+        collector_id=push.collector.id,
+        kind=kind,
+        value=value,
+        created_at=push.times(m, account).corrected,
+    )
+    db.session.add(update_row)
+    db.session.flush()
+    return {"contact_update_id": update_row.id}
+
+
+def _check_out(push: _Push, m: Mutation, cmd: CheckOut) -> dict[str, Any]:
+    visit = push.visit(cmd.visit_uuid)
+    times = push.times(m)
+    visit.checked_out_at = max(times.corrected, visit.checked_in_at)
+    return {"visit_id": visit.id}
+
+
+_HANDLERS: dict[type, Callable[[_Push, Mutation, Any], dict[str, Any]]] = {
+    CheckIn: _check_in,
+    RecordVisit: _record_visit,
+    RecordPromise: _record_promise,
+    RecordPayment: _record_payment,
+    AddNote: _add_note,
+    AttachPhoto: _attach_photo,
+    UpdateContact: _update_contact,
+    CheckOut: _check_out,
+}
+
+
+def _landed_media(sha256: str) -> MediaUpload | None:
+    return db.session.execute(
+        select(MediaUpload)
+        .where(MediaUpload.sha256 == sha256, MediaUpload.status == "complete")
+        .limit(1)
+    ).scalar_one_or_none()
+
+
+def _parse_batch(body: dict[str, Any], device: Device) -> tuple[list[Mutation], datetime | None]:
+    if str(body.get("device_id")) != device.id:
+        raise ProblemError(
+            403, "Forbidden", "device_id does not match the credential that signed the request"
+        )
+    raw = body.get("mutations")
+    if not isinstance(raw, list) or len(raw) > MAX_BATCH:
+        raise ProblemError(422, "Invalid batch", f"mutations must be a list of at most {MAX_BATCH}")
+    try:
+        mutations = [parse_envelope(item) for item in raw]
+    except EnvelopeError as exc:
+        raise ProblemError(422, "Invalid mutation", str(exc)) from exc
+    device_time = None
+    if body.get("device_time") is not None:
+        try:
+            device_time = parse_aware_datetime(body["device_time"])
+        except ValueError as exc:
+            raise ProblemError(422, "Invalid device_time", f"device_time {exc}") from exc
+    return mutations, device_time
+
+
+def _stored_result(row: AppliedMutation) -> dict[str, Any]:
+    answer: dict[str, Any] = {
+        "id": row.mutation_id,
+        "status": row.status,
+        "http_status": 200 if row.status == "applied" else 422,
+        "replayed": True,
+        "result": row.result,
+    }
+    if row.reason:
+        answer["reason"] = row.reason
+    return answer
+
+
+def apply_mutations(device: Device, body: dict[str, Any]) -> dict[str, Any]:
+    """Apply one push exactly once, in one transaction; see the module docstring."""
+    mutations, device_time = _parse_batch(body, device)
+    device_id = device.id
+    # End the read transaction that authentication opened, then take the device's write lock
+    # first: concurrent pushes from this device now run one after the other, each seeing
+    # what the previous one committed.
+    db.session.rollback()
+    received_at = datetime.now(UTC)
+    try:
+        db.session.execute(
+            update(Device).where(Device.id == device_id).values(last_seen_at=received_at)
+        )
+        device = db.session.execute(
+            select(Device).where(Device.id == device_id).with_for_update()
+        ).scalar_one()
+        answer = _apply_locked(device, mutations, device_time, received_at)
+        _failpoint("exit_before_commit")
+        db.session.commit()
+    except (OperationalError, IntegrityError, DBAPIError) as exc:
+        db.session.rollback()
+        current_app.logger.warning("push rolled back: %s", type(exc).__name__)
+        raise ProblemError(
+            503,
+            "Service Unavailable",
+            "The database could not apply this push; nothing was applied. Retry.",
+            headers={"Retry-After": RETRY_AFTER_S},
+        ) from exc
+    _failpoint("exit_after_commit")
+    return answer
+
+
+def _apply_locked(
+    device: Device,
+    mutations: Sequence[Mutation],
+    device_time: datetime | None,
+    received_at: datetime,
+) -> dict[str, Any]:
+    settings = get_settings()
+    collector = db.session.get(Collector, device.collector_id)
+    assert collector is not None
+    reading = ClockReading(device_time, received_at) if device_time is not None else None
+    blocks = [
+        Block(b.prefix, b.start, b.end)
+        for b in db.session.execute(
+            select(ReceiptBlock).where(ReceiptBlock.device_id == device.id)
+        ).scalars()
+    ]
+    push = _Push(
+        device, collector, settings, ZoneInfo(settings.timezone), received_at, reading, blocks
+    )
+    earlier_ids = [m.id for m in mutations if m.id <= device.last_mutation_id]
+    stored_rows: dict[int, AppliedMutation] = {}
+    if earlier_ids:
+        stored_rows = {
+            row.mutation_id: row
+            for row in db.session.execute(
+                select(AppliedMutation).where(
+                    AppliedMutation.device_id == device.id,
+                    AppliedMutation.mutation_id.in_(earlier_ids),
+                )
+            ).scalars()
+        }
+    plan = plan_application(
+        device.last_mutation_id,
+        {i: row.content_hash for i, row in stored_rows.items()},
+        mutations,
+    )
+    results: list[dict[str, Any]] = []
+    expected_id: int | None = None
+    counts = {"applied": 0, "rejected": 0, "replayed": 0, "conflict": 0}
+    for step in plan:
+        if isinstance(step, Gap):
+            expected_id = step.expected_id
+            break
+        m = step.mutation
+        if isinstance(step, Conflict):
+            counts["conflict"] += 1
+            results.append(
+                {
+                    "id": m.id,
+                    "status": "conflict",
+                    "http_status": 409,
+                    "reason": "conflict: this id was already used with different content",
+                }
+            )
+            continue
+        if isinstance(step, Replay):
+            counts["replayed"] += 1
+            results.append(_stored_result(stored_rows[m.id]))
+            continue
+        assert isinstance(step, Apply)
+        row = _apply_one(push, m)
+        stored_rows[m.id] = row
+        device.last_mutation_id = m.id
+        counts[row.status] += 1
+        answer = _stored_result(row)
+        answer["replayed"] = False
+        results.append(answer)
+    if reading is not None:
+        device.clock_offset_s = reading.offset.total_seconds()
+    device.last_sync_at = received_at
+    db.session.flush()
+    return {
+        "device_id": device.id,
+        "last_applied_id": device.last_mutation_id,
+        "expected_id": expected_id,
+        "server_time": received_at,
+        "clock_offset_s": device.clock_offset_s,
+        "counts": counts,
+        "results": results,
+    }
+
+
+def _apply_one(push: _Push, m: Mutation) -> AppliedMutation:
+    """Apply one mutation; a rejection is recorded instead of an effect."""
+    command: Command | Rejection = validate_args(m.name, m.args)
+    status, result, reason = "rejected", None, None
+    if isinstance(command, Rejection):
+        reason = f"{command.code}: {command.detail}"
+    else:
+        try:
+            result = _HANDLERS[type(command)](push, m, command)
+            status = "applied"
+        except Rejected as exc:
+            reason = f"{exc.code}: {exc.detail}"
+    row = AppliedMutation(
+        device_id=push.device.id,
+        mutation_id=m.id,
+        name=m.name[:32],
+        content_hash=m.hash,
+        status=status,
+        result=result,
+        reason=reason[:255] if reason else None,
+        client_time=m.client_time,
+        received_at=push.received_at,
+    )
+    db.session.add(row)
+    return row
+
+
+# -- pull ------------------------------------------------------------------------------
+
+
+def cursor_secret() -> bytes:
+    """A key for cursors only, derived from the app secret so rotating one rotates both."""
+    key = str(current_app.config["SECRET_KEY"]).encode()
+    return hmac.new(key, b"sync-cursor", hashlib.sha256).digest()
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else str(value)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def _day_items(
+    collector: Collector, day: date
+) -> tuple[dict[str, dict[str, Any]], RoutePlan | None]:
+    """The collector's day as keyed items (stops and accounts), read in the caller's snapshot."""
+    assignments = list(
+        db.session.execute(
+            select(Assignment)
+            .where(
+                Assignment.collector_id == collector.id,
+                Assignment.date == day,
+                Assignment.status != "removed",
+            )
+            .order_by(Assignment.sequence, Assignment.id)
+        ).scalars()
+    )
+    account_ids = sorted({a.account_id for a in assignments})
+    accounts = {
+        a.id: a
+        for a in db.session.execute(select(Account).where(Account.id.in_(account_ids))).scalars()
+    }
+    history: dict[int, list[Visit]] = {}
+    since = day - timedelta(days=60)
+    for visit in db.session.execute(
+        select(Visit)
+        .where(Visit.account_id.in_(account_ids), Visit.local_date >= since)
+        .order_by(Visit.checked_in_at.desc())
+    ).scalars():
+        history.setdefault(visit.account_id, []).append(visit)
+    promises: dict[int, list[PromiseToPay]] = {}
+    for promise in db.session.execute(
+        select(PromiseToPay)
+        .where(PromiseToPay.account_id.in_(account_ids), PromiseToPay.last_due_date >= day)
+        .order_by(PromiseToPay.created_at)
+    ).scalars():
+        promises.setdefault(promise.account_id, []).append(promise)
+    items: dict[str, dict[str, Any]] = {}
+    for a in assignments:
+        done = any(v.local_date == day for v in history.get(a.account_id, []))
+        items[f"stop:{a.id:012d}"] = {
+            "stop_id": a.id,
+            "account_id": a.account_id,
+            "plan_id": a.plan_id,
+            "sequence": a.sequence,
+            "eta": _iso(a.eta),
+            "window_start": _iso(a.window_start),
+            "window_end": _iso(a.window_end),
+            "status": "done" if done else a.status,
+        }
+    for account_id in account_ids:
+        account = accounts[account_id]
+        try:
+            options = NegotiationOptions.from_mapping(account.negotiation_options)
+        except ValueError:
+            options = NegotiationOptions()
+        items[f"account:{account_id:012d}"] = {
+            "account_id": account.id,
+            "external_id": account.external_id,
+            "debtor_name": account.debtor_name,
+            "address": account.address,
+            "district": account.district,
+            "phones": list(account.phones or []),
+            "lat": account.lat,
+            "lon": account.lon,
+            "currency": account.currency,
+            "balance": _money(account.balance),
+            "overdue_balance": _money(account.overdue_balance),
+            "days_past_due": account.days_past_due,
+            "segment": account.segment,
+            "preferred_windows": account.preferred_windows or [],
+            "negotiation_options": options.as_json(),
+            "last_attempts": [
+                {
+                    "visit_uuid": v.client_uuid,
+                    "date": v.local_date.isoformat(),
+                    "disposition": v.disposition,
+                    "by_me": v.collector_id == collector.id,
+                }
+                for v in history.get(account_id, [])[:5]
+            ],
+            "open_promises": [
+                {
+                    "promise_uuid": p.client_uuid,
+                    "amount": _money(p.amount),
+                    "installments": [
+                        {"due_date": i.due_date.isoformat(), "amount": _money(i.amount)}
+                        for i in p.installments
+                    ],
+                }
+                for p in promises.get(account_id, [])
+            ],
+        }
+    plan_ids = {a.plan_id for a in assignments if a.plan_id is not None}
+    plan = db.session.get(RoutePlan, max(plan_ids)) if plan_ids else None
+    return items, plan
+
+
+def _receipt_block_for(device: Device, settings: AgencySettings) -> dict[str, Any] | None:
+    """The device's newest block; a fresh one is allotted when the device runs low."""
+    blocks = list(
+        db.session.execute(
+            select(ReceiptBlock)
+            .where(ReceiptBlock.device_id == device.id)
+            .order_by(ReceiptBlock.start)
+        ).scalars()
+    )
+    numbers = db.session.execute(
+        select(Payment.receipt_number).where(
+            Payment.device_id == device.id, Payment.source == "field"
+        )
+    ).scalars()
+    highest_used = max((parse_receipt(n)[1] for n in numbers if n), default=None)
+    if blocks:
+        newest = blocks[-1]
+        remaining = Block(newest.prefix, newest.start, newest.end).remaining(highest_used)
+        if remaining > settings.receipt_block_size // 5:
+            return {"prefix": newest.prefix, "start": newest.start, "end": newest.end}
+    fresh = allot_receipt_block(device)
+    return {"prefix": fresh.prefix, "start": fresh.start, "end": fresh.end}
+
+
+def pull_changes(device: Device, cursor: str | None, page_size: int) -> dict[str, Any]:
+    """One page of what changed in the collector's day since ``cursor``, read consistently."""
+    device_id = device.id
+    db.session.rollback()
+    if db.engine.dialect.name == "postgresql":
+        db.session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
+    try:
+        device = db.session.execute(select(Device).where(Device.id == device_id)).scalar_one()
+        settings = get_settings()
+        tz = ZoneInfo(settings.timezone)
+        collector = db.session.get(Collector, device.collector_id)
+        assert collector is not None
+        now = datetime.now(UTC)
+        day = now.astimezone(tz).date()
+        verdict, state = read_cursor(cursor_secret(), cursor, device.id, int(time.time()))
+        items, plan = _day_items(collector, day)
+        last_mutation_id = device.last_mutation_id
+        page = plan_page(state, {k: item_digest(v) for k, v in items.items()}, page_size)
+        block = _receipt_block_for(device, settings)
+        db.session.commit()
+    except (OperationalError, DBAPIError) as exc:
+        db.session.rollback()
+        raise ProblemError(
+            503,
+            "Service Unavailable",
+            "Could not read the day; retry.",
+            headers={"Retry-After": RETRY_AFTER_S},
+        ) from exc
+    ttl = int(current_app.config.get("SYNC_CURSOR_TTL_S", DEFAULT_TTL_S))
+    removed = []
+    for key in page.remove:
+        kind, _, ident = key.partition(":")
+        removed.append({"kind": kind, "id": int(ident)})
+    return {
+        "cursor": issue_cursor(cursor_secret(), page.next_state, int(time.time()), ttl),
+        "has_more": page.has_more,
+        "full_resend": verdict is not CursorVerdict.VALID,
+        "cursor_status": verdict.value,
+        "server_time": now,
+        "last_mutation_id": last_mutation_id,
+        "route": {
+            "date": day.isoformat(),
+            "plan_id": plan.id if plan else None,
+            "published_at": _iso(plan.published_at) if plan else None,
+        },
+        "stops": [items[k] for k in page.send if k.startswith("stop:")],
+        "accounts": [items[k] for k in page.send if k.startswith("account:")],
+        "removed": removed,
+        "dispositions": [
+            {
+                "code": info.disposition.value,
+                "label_es": info.label_es,
+                "label_en": info.label_en,
+                "level": info.level.machine_name,
+                "yields_promise": info.yields_promise,
+                "records_payment": info.records_payment,
+            }
+            for info in DISPOSITIONS.values()
+        ],
+        "agency": {
+            "timezone": settings.timezone,
+            "currency": settings.currency,
+            "cash_allowed": settings.cash_allowed,
+            "verify_radius_m": settings.verify_radius_m,
+        },
+        "collector": {
+            "id": collector.id,
+            "travel_mode": collector.travel_mode,
+            "shift_start_min": collector.shift_start_min,
+            "shift_end_min": collector.shift_end_min,
+            "start_lat": collector.start_lat,
+            "start_lon": collector.start_lon,
+        },
+        "receipt_block": block,
+    }

@@ -1,0 +1,771 @@
+"""Live tracking use cases: ingest positions, the live view and stream, tracks, alerts, purge.
+
+The judging of fixes lives in the plain ``tracking`` package; this module feeds it the
+device's stored history and the collector's shift and zones, stores what it returns and
+announces changes on the stream.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, cast
+from zoneinfo import ZoneInfo
+
+from flask import Flask, current_app
+from sqlalchemy import delete, func, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import CursorResult
+
+import tracking
+from server.auth import authenticate_device
+from server.errors import ProblemError
+from server.extensions import db
+from server.models import (
+    Account,
+    Assignment,
+    Collector,
+    CollectorLocation,
+    Device,
+    FieldAlert,
+    User,
+    Visit,
+)
+from server.models import Position as PositionRow
+from server.models.types import utcnow
+from server.services.settings import get_settings
+
+log = logging.getLogger(__name__)
+
+STREAM_CHANNEL = "tracking:events"
+HISTORY_MARGIN = timedelta(hours=1)
+"""How far before a batch the stored track is read for duplicate, jump and distance checks."""
+ALERT_REFRESH_EVERY = timedelta(seconds=30)
+"""Ingestion re-evaluates one collector's alerts at most this often; reads refresh them all."""
+
+
+# --------------------------------------------------------------------------------------------
+# The stream: in-process fan-out, or Redis pub/sub when several processes serve the API.
+
+
+class Subscription:
+    """One SSE client's queue; bounded so a stalled browser cannot eat the server's memory."""
+
+    def __init__(self, hub: StreamHub) -> None:
+        self._hub = hub
+        self.queue: queue.Queue[str] = queue.Queue(maxsize=1000)
+
+    def get(self, timeout: float) -> str | None:
+        try:
+            return self.queue.get(timeout=timeout)
+        except queue.Empty:
+            return None
+
+    def close(self) -> None:
+        self._hub.unsubscribe(self)
+
+
+class StreamHub:
+    """Fans position and alert events out to subscribers.
+
+    Without Redis, a publish reaches this process's subscribers only. With Redis, every
+    publish goes to one channel and each process's listener thread fans it out locally, so a
+    fix ingested by one server process reaches a map connected to another.
+    """
+
+    def __init__(self, redis_url: str | None) -> None:
+        self._subscribers: set[Subscription] = set()
+        self._lock = threading.Lock()
+        self._redis_url = redis_url
+        self._redis: Any = None
+        self._listener: threading.Thread | None = None
+        self._listening = threading.Event()
+        if redis_url:
+            import redis
+
+            self._redis = redis.Redis.from_url(redis_url)
+
+    def publish(self, event: str, data: dict[str, Any]) -> None:
+        message = json.dumps({"event": event, "data": data}, default=str)
+        if self._redis is None:
+            self._fan_out(message)
+            return
+        try:
+            self._redis.publish(STREAM_CHANNEL, message)
+        except Exception:  # the stream is best effort; the fix is already stored
+            log.warning("tracking stream: Redis publish failed", exc_info=True)
+
+    def subscribe(self) -> Subscription:
+        subscription = Subscription(self)
+        with self._lock:
+            self._subscribers.add(subscription)
+        if self._redis is not None:
+            self._ensure_listener()
+        return subscription
+
+    def unsubscribe(self, subscription: Subscription) -> None:
+        with self._lock:
+            self._subscribers.discard(subscription)
+
+    @property
+    def subscriber_count(self) -> int:
+        with self._lock:
+            return len(self._subscribers)
+
+    def _fan_out(self, message: str) -> None:
+        with self._lock:
+            subscribers = list(self._subscribers)
+        for subscription in subscribers:
+            try:
+                subscription.queue.put_nowait(message)
+            except queue.Full:
+                log.info("tracking stream: a slow subscriber missed an event")
+
+    def _ensure_listener(self) -> None:
+        with self._lock:
+            if self._listener is None or not self._listener.is_alive():
+                self._listening.clear()
+                self._listener = threading.Thread(
+                    target=self._listen, name="tracking-stream-redis", daemon=True
+                )
+                self._listener.start()
+        # Return only once Redis confirmed the subscription, so no event published after
+        # subscribe() returns can be missed.
+        self._listening.wait(timeout=5)
+
+    def _listen(self) -> None:
+        pubsub = self._redis.pubsub()
+        pubsub.subscribe(STREAM_CHANNEL)
+        while True:
+            try:
+                message = pubsub.get_message(timeout=1.0)
+            except Exception:
+                log.warning("tracking stream: Redis listener lost its connection", exc_info=True)
+                return
+            if message is None:
+                continue
+            if message["type"] == "subscribe":
+                self._listening.set()
+            elif message["type"] == "message":
+                data = message["data"]
+                self._fan_out(data.decode() if isinstance(data, bytes) else str(data))
+
+
+def stream_hub(app: Flask | None = None) -> StreamHub:
+    """The app's hub, created on first use from ``REDIS_URL``."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    hub: StreamHub | None = app.extensions.get("tracking_stream")
+    if hub is None:
+        hub = StreamHub(app.config.get("REDIS_URL"))
+        app.extensions["tracking_stream"] = hub
+    return hub
+
+
+def sse_events(subscription: Subscription, *, heartbeat_s: float = 15.0) -> Iterator[str]:
+    """Server-Sent Events text for a subscription; comments keep proxies from timing out."""
+    yield "retry: 3000\n: connected\n\n"
+    try:
+        while True:
+            message = subscription.get(timeout=heartbeat_s)
+            if message is None:
+                yield ": keep-alive\n\n"
+                continue
+            event = json.loads(message)
+            yield f"event: {event['event']}\ndata: {json.dumps(event['data'])}\n\n"
+    finally:
+        subscription.close()
+
+
+# --------------------------------------------------------------------------------------------
+# Agency time: shifts and local days.
+
+
+def _tz() -> ZoneInfo:
+    return ZoneInfo(get_settings().timezone)
+
+
+def shift_window(collector: Collector, day: date, tz: ZoneInfo) -> tracking.ShiftWindow:
+    """The collector's shift on a local day, as UTC instants."""
+    midnight = datetime.combine(day, time(0), tzinfo=tz)
+    return tracking.ShiftWindow(
+        start=(midnight + timedelta(minutes=collector.shift_start_min)).astimezone(UTC),
+        end=(midnight + timedelta(minutes=collector.shift_end_min)).astimezone(UTC),
+    )
+
+
+def _shift_windows(
+    collector: Collector, moments: Iterable[datetime], tz: ZoneInfo
+) -> list[tracking.ShiftWindow]:
+    days = {moment.astimezone(tz).date() for moment in moments}
+    return [shift_window(collector, day, tz) for day in sorted(days)]
+
+
+_zone_cache: dict[tuple[tuple[int, str], ...], tracking.ZoneIndex] = {}
+
+
+def _zone_index(collector: Collector) -> tracking.ZoneIndex | None:
+    """The collector's assigned zones, indexed once per version of those zones."""
+    if not collector.zones:
+        return None
+    key = tuple(sorted((zone.id, str(zone.updated_at)) for zone in collector.zones))
+    index = _zone_cache.get(key)
+    if index is None:
+        if len(_zone_cache) > 512:
+            _zone_cache.clear()
+        index = tracking.ZoneIndex({zone.id: zone.geometry for zone in collector.zones})
+        _zone_cache[key] = index
+    return index
+
+
+# --------------------------------------------------------------------------------------------
+# Ingestion.
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    received: int
+    accepted: int
+    filtered: int
+    duplicates: int
+    off_shift: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "received": self.received,
+            "accepted": self.accepted,
+            "filtered": self.filtered,
+            "duplicates": self.duplicates,
+            "off_shift": self.off_shift,
+        }
+
+
+def device_by_tracking_id(tracking_id: str) -> Device | None:
+    """The active device an OsmAnd-protocol app identifies with ``id``/``device_id``."""
+    if not tracking_id or len(tracking_id) > 64:
+        return None
+    device = db.session.execute(
+        select(Device).where(Device.tracking_id == tracking_id)
+    ).scalar_one_or_none()
+    return device if device is not None and device.revoked_at is None else None
+
+
+def device_by_basic_auth(username: str, password: str) -> Device | None:
+    """OwnTracks' HTTP Basic: user name = device id, password = the device credential."""
+    device = authenticate_device(password)
+    return device if device is not None and device.id == username else None
+
+
+def _insert_ignoring_duplicates() -> Any:
+    """INSERT that skips a fix another request stored meanwhile (unique device + fix time)."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(PositionRow).on_conflict_do_nothing(
+            index_elements=["device_id", "fix_time"]
+        )
+    if dialect == "sqlite":
+        return sqlite.insert(PositionRow).on_conflict_do_nothing(
+            index_elements=["device_id", "fix_time"]
+        )
+    return insert(PositionRow)
+
+
+def _history(device: Device, fixes: Sequence[tracking.Position]) -> tracking.TrackState:
+    first = min(fix.fix_time for fix in fixes) - HISTORY_MARGIN
+    last = max(fix.fix_time for fix in fixes)
+    rows = db.session.execute(
+        select(
+            PositionRow.fix_time,
+            PositionRow.lat,
+            PositionRow.lon,
+            PositionRow.accuracy_m,
+            PositionRow.filter_reason,
+        ).where(
+            PositionRow.device_id == device.id,
+            PositionRow.fix_time >= first,
+            PositionRow.fix_time <= last,
+        )
+    ).all()
+    return tracking.TrackState(
+        stored_fix_times=[row.fix_time for row in rows],
+        accepted=[
+            tracking.Position(
+                fix_time=row.fix_time, lat=row.lat, lon=row.lon, accuracy_m=row.accuracy_m
+            )
+            for row in rows
+            if row.filter_reason is None
+        ],
+    )
+
+
+def _row(device: Device, fix: tracking.Position, tz: ZoneInfo) -> dict[str, Any]:
+    return {
+        "device_id": device.id,
+        "collector_id": device.collector_id,
+        "fix_time": fix.fix_time,
+        "device_time": fix.device_time,
+        "server_time": fix.server_time,
+        "local_date": fix.fix_time.astimezone(tz).date(),
+        "lat": fix.lat,
+        "lon": fix.lon,
+        "accuracy_m": fix.accuracy_m,
+        "speed_mps": fix.speed_mps,
+        "heading": fix.heading_deg,
+        "altitude_m": fix.altitude_m,
+        "battery": fix.battery_pct,
+        "provider": (fix.provider or "")[:16] or None,
+        "mock": fix.mock,
+        "attributes": dict(fix.attributes) or None,
+        "filter_reason": fix.filter_reason.value if fix.filter_reason else None,
+        "distance_m": fix.distance_m if fix.accepted else None,
+        "zone_id": fix.zone_ids[0] if fix.zone_ids else None,
+    }
+
+
+def ingest_positions(
+    device: Device, fixes: Sequence[tracking.Position], *, now: datetime | None = None
+) -> IngestResult:
+    """Run a device's fixes through the pipeline, store them once, update the live state.
+
+    Fixes outside the collector's shift and fixes already stored are acknowledged and
+    counted but not written; filtered fixes are written with their reason.
+    """
+    now = now or utcnow()
+    if not fixes:
+        return IngestResult(0, 0, 0, 0, 0)
+    collector = db.session.get(Collector, device.collector_id)
+    if collector is None:
+        raise ProblemError(409, "Device without collector", "The device has no collector.")
+    tz = _tz()
+    context = tracking.PipelineContext(
+        now=now,
+        state=_history(device, fixes),
+        shifts=_shift_windows(collector, (fix.fix_time for fix in fixes), tz),
+        zones=_zone_index(collector),
+    )
+    results = tracking.run_pipeline(fixes, context)
+    stored = [r.position for r in results if r.outcome is not tracking.Outcome.DISCARDED]
+    if stored:
+        db.session.execute(_insert_ignoring_duplicates(), [_row(device, p, tz) for p in stored])
+    accepted = [p for p in stored if p.accepted]
+    location = _advance_location(collector, device, accepted) if accepted else None
+    device.last_seen_at = now
+    db.session.commit()
+    if location is not None:
+        stream_hub().publish("position", _location_event(collector, location))
+        _refresh_after_ingest(collector.id, now)
+    discarded = [r for r in results if r.outcome is tracking.Outcome.DISCARDED]
+    return IngestResult(
+        received=len(results),
+        accepted=len(accepted),
+        filtered=len(stored) - len(accepted),
+        duplicates=sum(r.discard_reason is tracking.DiscardReason.DUPLICATE for r in discarded),
+        off_shift=sum(r.discard_reason is tracking.DiscardReason.OFF_SHIFT for r in discarded),
+    )
+
+
+def _advance_location(
+    collector: Collector, device: Device, accepted: Sequence[tracking.Position]
+) -> CollectorLocation | None:
+    """Latest by fix time, not by arrival: an old fix arriving late never moves the marker."""
+    location = db.session.get(CollectorLocation, collector.id)
+    newer = sorted(
+        (p for p in accepted if location is None or p.fix_time > location.fix_time),
+        key=lambda p: p.fix_time,
+    )
+    if not newer:
+        return None
+    radius = tracking.StatusSettings().stationary_radius_m
+    latest = newer[-1]
+    anchor = (
+        tracking.Anchor(location.anchor_lat, location.anchor_lon, location.anchor_since)
+        if location is not None
+        else tracking.Anchor(newer[0].lat, newer[0].lon, newer[0].fix_time)
+    )
+    for fix in newer:
+        anchor = tracking.advance_anchor(anchor, fix, radius)
+    values = {
+        "device_id": device.id,
+        "fix_time": latest.fix_time,
+        "server_time": latest.server_time or utcnow(),
+        "lat": latest.lat,
+        "lon": latest.lon,
+        "accuracy_m": latest.accuracy_m,
+        "speed_mps": latest.speed_mps,
+        "heading": latest.heading_deg,
+        "battery": latest.battery_pct,
+        "provider": (latest.provider or "")[:16] or None,
+        "mock": latest.mock,
+        "zone_ids": list(latest.zone_ids),
+        "anchor_lat": anchor.lat,
+        "anchor_lon": anchor.lon,
+        "anchor_since": anchor.since,
+    }
+    if location is None:
+        location = CollectorLocation(collector_id=collector.id, **values)
+        db.session.add(location)
+    else:
+        for key, value in values.items():
+            setattr(location, key, value)
+    return location
+
+
+def _location_event(collector: Collector, location: CollectorLocation) -> dict[str, Any]:
+    return {
+        "collector_id": collector.id,
+        "username": collector.user.username if collector.user else None,
+        "lat": location.lat,
+        "lon": location.lon,
+        "fix_time": location.fix_time.isoformat(),
+        "accuracy_m": location.accuracy_m,
+        "speed_mps": location.speed_mps,
+        "heading": location.heading,
+        "battery": location.battery,
+        "mock": location.mock,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Live view and alerts share one assessment of every collector.
+
+
+@dataclass(slots=True)
+class _CollectorView:
+    collector: Collector
+    username: str
+    location: CollectorLocation | None
+    last_sync_at: datetime | None
+    assessment: tracking.Assessment
+
+
+def _planned_stops(day: date, collector_ids: Sequence[int] | None) -> dict[int, list[Any]]:
+    done_at = (
+        select(Visit.assignment_id, func.min(Visit.checked_in_at).label("done_at"))
+        .where(Visit.local_date == day, Visit.assignment_id.is_not(None))
+        .group_by(Visit.assignment_id)
+        .subquery()
+    )
+    query = (
+        select(
+            Assignment.collector_id,
+            Assignment.eta,
+            Assignment.status,
+            Assignment.updated_at,
+            Account.lat,
+            Account.lon,
+            done_at.c.done_at,
+        )
+        .join(Account, Account.id == Assignment.account_id)
+        .outerjoin(done_at, done_at.c.assignment_id == Assignment.id)
+        .where(Assignment.date == day, Assignment.status != "removed")
+    )
+    if collector_ids is not None:
+        query = query.where(Assignment.collector_id.in_(collector_ids))
+    stops: dict[int, list[Any]] = {}
+    for row in db.session.execute(query):
+        finished = row.done_at or (row.updated_at if row.status == "done" else None)
+        stops.setdefault(row.collector_id, []).append(
+            tracking.PlannedStop(
+                lat=row.lat if row.lat is not None else float("nan"),
+                lon=row.lon if row.lon is not None else float("nan"),
+                eta=row.eta,
+                done_at=finished,
+            )
+        )
+    return stops
+
+
+def _status_settings() -> tracking.StatusSettings:
+    settings = get_settings()
+    return tracking.StatusSettings(
+        idle_alert_after=timedelta(minutes=settings.idle_alert_min),
+        silent_alert_after=timedelta(minutes=settings.silent_alert_min),
+        behind_plan_after=timedelta(minutes=settings.behind_plan_alert_min),
+    )
+
+
+def _latest_position(location: CollectorLocation) -> tracking.Position:
+    return tracking.Position(
+        fix_time=location.fix_time,
+        lat=location.lat,
+        lon=location.lon,
+        accuracy_m=location.accuracy_m,
+        speed_mps=location.speed_mps,
+        heading_deg=location.heading,
+        battery_pct=location.battery,
+        mock=location.mock,
+        zone_ids=tuple(location.zone_ids or ()),
+    )
+
+
+def _collector_views(
+    now: datetime, collector_ids: Sequence[int] | None = None
+) -> list[_CollectorView]:
+    tz = _tz()
+    today = now.astimezone(tz).date()
+    last_sync = (
+        select(Device.collector_id, func.max(Device.last_sync_at).label("last_sync_at"))
+        .where(Device.revoked_at.is_(None))
+        .group_by(Device.collector_id)
+        .subquery()
+    )
+    query = (
+        select(Collector, User.username, CollectorLocation, last_sync.c.last_sync_at)
+        .join(User, User.id == Collector.user_id)
+        .outerjoin(CollectorLocation, CollectorLocation.collector_id == Collector.id)
+        .outerjoin(last_sync, last_sync.c.collector_id == Collector.id)
+        .where(Collector.active.is_(True))
+        .order_by(Collector.id)
+    )
+    if collector_ids is not None:
+        query = query.where(Collector.id.in_(collector_ids))
+    rows = db.session.execute(query).all()
+    stops = _planned_stops(today, collector_ids)
+    rules = _status_settings()
+    views = []
+    for collector, username, location, last_sync_at in rows:
+        situation = tracking.Situation(
+            now=now,
+            shift=shift_window(collector, today, tz),
+            latest=_latest_position(location) if location is not None else None,
+            anchor=(
+                tracking.Anchor(location.anchor_lat, location.anchor_lon, location.anchor_since)
+                if location is not None
+                else None
+            ),
+            stops=stops.get(collector.id, ()),
+            assigned_zone_ids=[zone.id for zone in collector.zones],
+        )
+        views.append(
+            _CollectorView(
+                collector=collector,
+                username=username,
+                location=location,
+                last_sync_at=last_sync_at,
+                assessment=tracking.assess(situation, rules),
+            )
+        )
+    return views
+
+
+def _feature(view: _CollectorView) -> dict[str, Any]:
+    location, assessment = view.location, view.assessment
+    properties: dict[str, Any] = {
+        "collector_id": view.collector.id,
+        "username": view.username,
+        "code": view.collector.code,
+        "full_name": view.collector.full_name,
+        "status": assessment.status.value,
+        "idle_min": None if assessment.idle_min is None else round(assessment.idle_min, 1),
+        "visits_done": assessment.progress.done,
+        "visits_planned": assessment.progress.planned,
+        "drift_min": (
+            None if assessment.progress.drift_min is None else round(assessment.progress.drift_min)
+        ),
+        "alerts": [alert.kind.value for alert in assessment.alerts],
+        "last_sync_at": view.last_sync_at.isoformat() if view.last_sync_at else None,
+        "fix_time": None,
+        "server_time": None,
+        "accuracy_m": None,
+        "speed_mps": None,
+        "heading": None,
+        "battery": None,
+        "mock": False,
+    }
+    geometry = None
+    if location is not None:
+        geometry = {"type": "Point", "coordinates": [location.lon, location.lat]}
+        properties.update(
+            fix_time=location.fix_time.isoformat(),
+            server_time=location.server_time.isoformat(),
+            accuracy_m=location.accuracy_m,
+            speed_mps=location.speed_mps,
+            heading=location.heading,
+            battery=location.battery,
+            mock=location.mock,
+        )
+    return {
+        "type": "Feature",
+        "id": view.collector.id,
+        "geometry": geometry,
+        "properties": properties,
+    }
+
+
+def live_view(*, now: datetime | None = None) -> dict[str, Any]:
+    """Every active collector's latest fix (by fix time), status and progress as GeoJSON."""
+    now = now or utcnow()
+    features = [_feature(view) for view in _collector_views(now)]
+    return {"type": "FeatureCollection", "generated_at": now.isoformat(), "features": features}
+
+
+def refresh_alerts(
+    *, now: datetime | None = None, collector_ids: Sequence[int] | None = None
+) -> list[FieldAlert]:
+    """Open alerts that now hold, resolve those that no longer do; announce both."""
+    now = now or utcnow()
+    views = _collector_views(now, collector_ids)
+    scope = [view.collector.id for view in views]
+    open_alerts = db.session.execute(
+        select(FieldAlert).where(
+            FieldAlert.resolved_at.is_(None), FieldAlert.collector_id.in_(scope)
+        )
+    ).scalars()
+    current = {(alert.collector_id, alert.kind): alert for alert in open_alerts}
+    raised: list[FieldAlert] = []
+    resolved: list[FieldAlert] = []
+    holding: set[tuple[int, str]] = set()
+    for view in views:
+        for alert in view.assessment.alerts:
+            key = (view.collector.id, alert.kind.value)
+            holding.add(key)
+            if key in current:
+                continue
+            row = FieldAlert(
+                collector_id=view.collector.id,
+                kind=alert.kind.value,
+                raised_at=now,
+                details={"detail": alert.detail, "since": alert.since.isoformat()},
+            )
+            db.session.add(row)
+            raised.append(row)
+    for key, row in current.items():
+        if key not in holding:
+            row.resolved_at = now
+            resolved.append(row)
+    db.session.commit()
+    hub = stream_hub()
+    usernames = {view.collector.id: view.username for view in views}
+    for row in raised:
+        hub.publish("alert", alert_dict(row, usernames.get(row.collector_id)))
+    for row in resolved:
+        hub.publish("alert_resolved", alert_dict(row, usernames.get(row.collector_id)))
+    return raised
+
+
+_last_refresh: dict[int, datetime] = {}
+
+
+def _refresh_after_ingest(collector_id: int, now: datetime) -> None:
+    last = _last_refresh.get(collector_id)
+    if last is not None and now - last < ALERT_REFRESH_EVERY:
+        return
+    _last_refresh[collector_id] = now
+    refresh_alerts(now=now, collector_ids=[collector_id])
+
+
+def alert_dict(alert: FieldAlert, username: str | None = None) -> dict[str, Any]:
+    details = alert.details or {}
+    return {
+        "id": alert.id,
+        "collector_id": alert.collector_id,
+        "username": username,
+        "kind": alert.kind,
+        "detail": details.get("detail"),
+        "since": details.get("since"),
+        "raised_at": alert.raised_at.isoformat(),
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+    }
+
+
+def list_alerts(
+    *, include_resolved: bool = False, collector_id: int | None = None, now: datetime | None = None
+) -> list[dict[str, Any]]:
+    """Field alerts, re-evaluated first so time-driven ones (idle, silent) are current."""
+    refresh_alerts(now=now)
+    query = (
+        select(FieldAlert, User.username)
+        .join(Collector, Collector.id == FieldAlert.collector_id)
+        .join(User, User.id == Collector.user_id)
+        .order_by(FieldAlert.raised_at.desc(), FieldAlert.id.desc())
+    )
+    if not include_resolved:
+        query = query.where(FieldAlert.resolved_at.is_(None))
+    if collector_id is not None:
+        query = query.where(FieldAlert.collector_id == collector_id)
+    return [alert_dict(alert, username) for alert, username in db.session.execute(query)]
+
+
+# --------------------------------------------------------------------------------------------
+# History.
+
+
+def collector_track(collector_id: int, day: date) -> tuple[Collector, list[tracking.Position]]:
+    """A collector's accepted fixes of one agency-local day, in fix-time order."""
+    collector = db.session.get(Collector, collector_id)
+    if collector is None:
+        raise ProblemError(404, "Not Found", "No such collector.")
+    rows = db.session.execute(
+        select(PositionRow)
+        .where(
+            PositionRow.collector_id == collector_id,
+            PositionRow.local_date == day,
+            PositionRow.filter_reason.is_(None),
+        )
+        .order_by(PositionRow.fix_time)
+    ).scalars()
+    fixes = [
+        tracking.Position(
+            fix_time=row.fix_time,
+            lat=row.lat,
+            lon=row.lon,
+            accuracy_m=row.accuracy_m,
+            speed_mps=row.speed_mps,
+            heading_deg=row.heading,
+            altitude_m=row.altitude_m,
+        )
+        for row in rows
+    ]
+    return collector, fixes
+
+
+def track_geojson(collector_id: int, day: date) -> dict[str, Any]:
+    """The day as a LineString plus detected stops, with the distance of the filtered track."""
+    collector, fixes = collector_track(collector_id, day)
+    stops = tracking.detect_stops(fixes)
+    return tracking.track_geojson(
+        fixes,
+        stops,
+        collector_id=collector.id,
+        username=collector.user.username if collector.user else None,
+        date=day.isoformat(),
+    )
+
+
+def track_gpx(collector_id: int, day: date) -> str:
+    collector, fixes = collector_track(collector_id, day)
+    username = collector.user.username if collector.user else collector.code
+    return tracking.track_gpx(fixes, tracking.detect_stops(fixes), name=f"{username} {day}")
+
+
+# --------------------------------------------------------------------------------------------
+# Retention.
+
+
+def purge_positions(*, now: datetime | None = None, retention_days: int | None = None) -> int:
+    """Delete positions older than the retention period (agency setting, default 90 days)."""
+    now = now or utcnow()
+    days = retention_days if retention_days is not None else get_settings().position_retention_days
+    if days < 1:
+        raise ValueError("retention must be at least one day")
+    cutoff = now - timedelta(days=days)
+    deleted = cast(
+        CursorResult[Any],
+        db.session.execute(delete(PositionRow).where(PositionRow.fix_time < cutoff)),
+    )
+    db.session.commit()
+    return int(deleted.rowcount or 0)
+
+
+def ingest_batch(device: Device, fixes: Sequence[dict[str, Any]]) -> IngestResult:
+    """Our handheld's batch, already shaped by the API schema; decoded by the same rules as
+    every other wire format (negative speed, heading or battery mean "unknown")."""
+    try:
+        positions = [tracking.decode_fix(fix) for fix in fixes]
+    except tracking.DecodeError as error:
+        raise ProblemError(422, "Unprocessable Content", str(error), errors=error.errors) from error
+    return ingest_positions(device, positions)
