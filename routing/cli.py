@@ -21,7 +21,8 @@ from routing.vrplib_io import read_instance, route_distance
 
 def _print_progress(event: Progress) -> None:
     print(
-        f"\r{event.percent:5.1f}%  value {event.value}  travel {event.travel_s} s  {event.phase:<24}",
+        f"\r{event.percent:5.1f}%  value {event.value}  travel {event.travel_s} s"
+        f"  {event.phase:<24}",
         end="",
         file=sys.stderr,
         flush=True,
@@ -45,13 +46,20 @@ def plan_day(args: argparse.Namespace) -> int:
 
 
 def solution_document(instance_routes: list[list[int]], distance: float) -> dict[str, object]:
-    return {"routes": instance_routes, "distance": round(distance, 4), "vehicles": len(instance_routes)}
+    return {
+        "routes": instance_routes,
+        "distance": round(distance, 4),
+        "vehicles": len(instance_routes),
+    }
 
 
 def solve(args: argparse.Namespace) -> int:
     instance = read_instance(args.instance, args.vehicles)
     params = SolveParams(
-        time_limit_s=args.time_limit, workers=args.workers, seed=args.seed, whole_day_max_visits=10**6
+        time_limit_s=args.time_limit,
+        workers=args.workers,
+        seed=args.seed,
+        whole_day_max_visits=10**6,
     )
     result = plan(instance.data, params, progress=None if args.quiet else _print_progress)
     routes = _numbered_routes(result.solution)

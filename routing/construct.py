@@ -120,7 +120,9 @@ class Builder:
             end,
         )
 
-    def _leg_ready(self, collector: CollectorShift, depart: int, travel: int, on_break: bool) -> int:
+    def _leg_ready(
+        self, collector: CollectorShift, depart: int, travel: int, on_break: bool
+    ) -> int:
         if on_break and collector.lunch is not None:
             return ready_after_break(depart, travel, collector.lunch)
         return depart + travel
@@ -132,7 +134,9 @@ class Builder:
                 best = max(best, min(end, limit))
         return best
 
-    def _best_break_leg(self, collector: CollectorShift, sequence: list[int], path: list[int]) -> int:
+    def _best_break_leg(
+        self, collector: CollectorShift, sequence: list[int], path: list[int]
+    ) -> int:
         """The leg on which taking the break ends the route earliest (break on the clock).
 
         Two states along the route (break pending / taken) with the earliest departure in
@@ -146,7 +150,9 @@ class Builder:
         for k in range(len(sequence) + 1):
             travel = int(durations[path[k], path[k + 1]])
             via_taken = taken + travel if taken < INFEASIBLE else INFEASIBLE
-            via_break = ready_after_break(pending, travel, lunch) if pending < INFEASIBLE else INFEASIBLE
+            via_break = (
+                ready_after_break(pending, travel, lunch) if pending < INFEASIBLE else INFEASIBLE
+            )
             if via_break < via_taken:
                 via_taken, taken_leg = via_break, k
             pending = pending + travel if pending < INFEASIBLE else INFEASIBLE
@@ -320,7 +326,9 @@ def construct(data: ProblemData, start: Solution | None = None) -> Solution:
     return builder.solution()
 
 
-def repair(data: ProblemData, solution: Solution, visit_ids: Sequence[str] | None = None) -> Solution:
+def repair(
+    data: ProblemData, solution: Solution, visit_ids: Sequence[str] | None = None
+) -> Solution:
     """Insert dropped visits into an existing plan without moving the stops already there."""
     builder = Builder(data)
     builder.seed(solution)

@@ -95,15 +95,15 @@ def load_day(day: Mapping[str, Any]) -> ProblemData:
     except (KeyError, TypeError) as error:
         raise ValueError(f"malformed day file: {error!r}") from error
     coordinates = np.array(points, dtype=np.float64).reshape(-1, 2)
-    matrices = haversine_matrices(coordinates, [TravelProfile(s, circuity) for s in speeds or [25.0]])
+    matrices = haversine_matrices(
+        coordinates, [TravelProfile(s, circuity) for s in speeds or [25.0]]
+    )
     return ProblemData(
         tuple(visits), tuple(collectors), matrices.distances_m, matrices.durations_s, coordinates
     )
 
 
-def plan_document(
-    evaluation: Evaluation, dropped_reasons: Mapping[str, str]
-) -> dict[str, Any]:
+def plan_document(evaluation: Evaluation, dropped_reasons: Mapping[str, str]) -> dict[str, Any]:
     """The output file: routes with arrival and service start per stop, and dropped visits."""
     return {
         "routes": {

@@ -14,6 +14,7 @@ behind its own bookkeeping. Times follow one convention everywhere:
 from __future__ import annotations
 
 import bisect
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -118,8 +119,12 @@ def time_route(data: ProblemData, collector: CollectorShift, visits: Sequence[Vi
         )
         from_free = via_break < via_done
         done_arrival = min(via_done, via_break)
-        free_start = first_start(visit.windows, free_arrival) if free_arrival < INFEASIBLE else INFEASIBLE
-        done_start = first_start(visit.windows, done_arrival) if done_arrival < INFEASIBLE else INFEASIBLE
+        free_start = (
+            first_start(visit.windows, free_arrival) if free_arrival < INFEASIBLE else INFEASIBLE
+        )
+        done_start = (
+            first_start(visit.windows, done_arrival) if done_arrival < INFEASIBLE else INFEASIBLE
+        )
         free_trace.append((free_arrival, free_start))
         done_trace.append((done_arrival, done_start, from_free))
         free = free_start + visit.service_s if free_start < INFEASIBLE else INFEASIBLE
@@ -159,7 +164,11 @@ def time_route(data: ProblemData, collector: CollectorShift, visits: Sequence[Vi
             arrivals[k], starts[k] = free_trace[k]
     if break_leg < 0:
         return _Timing([], [], INFEASIBLE, None)
-    depart = collector.shift_start_s if break_leg == 0 else starts[break_leg - 1] + visits[break_leg - 1].service_s
+    depart = (
+        collector.shift_start_s
+        if break_leg == 0
+        else starts[break_leg - 1] + visits[break_leg - 1].service_s
+    )
     break_start = max(depart, lunch.window_start_s)
     return _Timing(arrivals, starts, end, break_start)
 
@@ -219,9 +228,9 @@ def evaluate(data: ProblemData, solution: Solution) -> Evaluation:
 def _schedule(data: ProblemData, collector: CollectorShift, visits: list[Visit]) -> RouteSchedule:
     durations = data.durations_s[collector.profile]
     path = [collector.start_location, *(v.location for v in visits), collector.end_location]
-    travel = sum(int(durations[a, b]) for a, b in zip(path, path[1:], strict=False)) if visits else 0
+    travel = sum(int(durations[a, b]) for a, b in itertools.pairwise(path)) if visits else 0
     distance = (
-        sum(int(data.distances_m[a, b]) for a, b in zip(path, path[1:], strict=False)) if visits else 0
+        sum(int(data.distances_m[a, b]) for a, b in itertools.pairwise(path)) if visits else 0
     )
     timing = time_route(data, collector, visits)
     feasible = timing.end_s < INFEASIBLE

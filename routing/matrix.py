@@ -58,14 +58,14 @@ def haversine_matrix_m(
     """Great-circle distances in metres between every pair of points (float64, L x L).
 
     sin^2(theta/2) = (1 - u.v) / 2 for unit vectors u, v: one matrix product (BLAS) and one
-    arcsin, computed in place. The cancellation for doors a few metres apart costs well under
-    a millimetre, far below the rounding to whole seconds.
+    arcsin, computed in place. Cancellation in ``1 - u.v`` costs about a millimetre for doors
+    a few metres apart: far below the rounding to whole seconds.
     """
     lat = np.radians(np.asarray(lat_deg, dtype=np.float64))
     lon = np.radians(np.asarray(lon_deg, dtype=np.float64))
     cos_lat = np.cos(lat)
     unit = np.column_stack([cos_lat * np.cos(lon), cos_lat * np.sin(lon), np.sin(lat)])
-    h = unit @ unit.T
+    h: FloatArray = unit @ unit.T
     np.subtract(1.0, h, out=h)
     np.multiply(h, 0.5, out=h)
     np.clip(h, 0.0, 1.0, out=h)

@@ -122,7 +122,9 @@ def ortools_improve(
     for profile in sorted({c.profile for c in data.collectors}):
         travel = data.durations_s[profile][np.ix_(locations, locations)]
         travel_callbacks[profile] = routing.RegisterTransitMatrix(travel.tolist())
-        time_callbacks[profile] = routing.RegisterTransitMatrix((travel + service[:, None]).tolist())
+        time_callbacks[profile] = routing.RegisterTransitMatrix(
+            (travel + service[:, None]).tolist()
+        )
     for v, collector in enumerate(data.collectors):
         routing.SetArcCostEvaluatorOfVehicle(travel_callbacks[collector.profile], v)
     horizon = max([c.shift_end_s for c in data.collectors] + [1])
@@ -135,17 +137,27 @@ def ortools_improve(
     if any(c.max_visits is not None for c in data.collectors):
         count = routing.RegisterUnaryTransitVector([1] * n + [0] * (2 * m))
         routing.AddDimensionWithVehicleCapacity(
-            count, 0, [n if c.max_visits is None else c.max_visits for c in data.collectors], True, "visits"
+            count,
+            0,
+            [n if c.max_visits is None else c.max_visits for c in data.collectors],
+            True,
+            "visits",
         )
     if any(c.capacity is not None for c in data.collectors):
         demand = routing.RegisterUnaryTransitVector([v.demand for v in data.visits] + [0] * (2 * m))
         total = sum(v.demand for v in data.visits)
         routing.AddDimensionWithVehicleCapacity(
-            demand, 0, [total if c.capacity is None else c.capacity for c in data.collectors], True, "load"
+            demand,
+            0,
+            [total if c.capacity is None else c.capacity for c in data.collectors],
+            True,
+            "load",
         )
     for v, collector in enumerate(data.collectors):
         time_dimension.CumulVar(routing.Start(v)).SetValue(collector.shift_start_s)
-        time_dimension.CumulVar(routing.End(v)).SetRange(collector.shift_start_s, collector.shift_end_s)
+        time_dimension.CumulVar(routing.End(v)).SetRange(
+            collector.shift_start_s, collector.shift_end_s
+        )
     for i, visit in enumerate(data.visits):
         index = manager.NodeToIndex(i)
         cumul = time_dimension.CumulVar(index)
@@ -176,12 +188,16 @@ def ortools_improve(
     if on_solution is not None:
         routing.AddAtSolutionCallback(on_solution)
     search = pywrapcp.DefaultRoutingSearchParameters()
-    search.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
-    search.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    search.first_solution_strategy = (
+        routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+    )
+    search.local_search_metaheuristic = (
+        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    )
     search.time_limit.FromMilliseconds(max(100, int(time_limit_s * 1000)))
     initial = None
     if start is not None:
-        routes = [[] for _ in range(m)]
+        routes: list[list[int]] = [[] for _ in range(m)]
         for route in start.routes:
             v = data.collector_index[route.collector_id]
             routes[v] = [manager.NodeToIndex(data.visit_index[x]) for x in route.visit_ids]
@@ -219,7 +235,11 @@ class _Tracker:
     """Keeps the best evaluated plan and reports progress."""
 
     def __init__(
-        self, data: ProblemData, params: SolveParams, started: float, progress: ProgressCallback | None
+        self,
+        data: ProblemData,
+        params: SolveParams,
+        started: float,
+        progress: ProgressCallback | None,
     ) -> None:
         self.data, self.params, self.started = data, params, started
         self.progress = progress
@@ -294,8 +314,15 @@ def _solve_whole(data: ProblemData, params: SolveParams, tracker: _Tracker) -> N
     strategies = list(params.strategies)
     starts = {"insertion": tracker.best, "ortools": None}
     if params.workers <= 1 or len(strategies) == 1:
+
+        last = [tracker.elapsed()]
+
         def on_solution() -> None:
-            tracker.report("local search")
+            # OR-Tools may find hundreds of solutions a second: report twice a second at most.
+            if tracker.elapsed() - last[0] >= 0.5:
+                last[0] = tracker.elapsed()
+                tracker.report("local search")
+
         result = ortools_improve(data, starts[strategies[0]], budget, params, on_solution)
         tracker.offer(result, "local search")
     else:
@@ -310,14 +337,20 @@ def _solve_whole(data: ProblemData, params: SolveParams, tracker: _Tracker) -> N
     tracker.offer(repair(data, tracker.best), "repair")
 
 
-def _zone_groups(data: ProblemData, solution: Solution, params: SolveParams, seed: int) -> list[tuple[list[str], list[str]]]:
+def _zone_groups(
+    data: ProblemData, solution: Solution, params: SolveParams, seed: int
+) -> list[tuple[list[str], list[str]]]:
     """Groups of neighbouring collectors with their routed visits and nearby dropped ones."""
     coordinates = data.coordinates
     anchors = np.empty((len(data.collectors), 2), dtype=np.float64)
     for c, collector in enumerate(data.collectors):
         route = solution.route_of(collector.id)
-        places = [data.visits[data.visit_index[v]].location for v in route.visit_ids] if route else []
-        anchors[c] = coordinates[places].mean(axis=0) if places else coordinates[collector.start_location]
+        places = (
+            [data.visits[data.visit_index[v]].location for v in route.visit_ids] if route else []
+        )
+        anchors[c] = (
+            coordinates[places].mean(axis=0) if places else coordinates[collector.start_location]
+        )
     k = max(1, math.ceil(len(data.collectors) / params.zone_size))
     labels = balanced_territories(anchors, k, slack=0.0, seed=seed)
     collectors: list[list[str]] = [[] for _ in range(k)]
@@ -342,34 +375,51 @@ def _zone_groups(data: ProblemData, solution: Solution, params: SolveParams, see
 
 
 def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -> None:
-    """Rounds of parallel zone solves; each round redraws the zones around the new routes."""
+    """Rounds of zone solves; each round redraws the zones around the new routes.
+
+    With more than one worker the zones of a round run in parallel processes.
+    """
     workers = max(1, params.workers)
+    pool = _pool(workers) if workers > 1 else None
     round_index = 0
-    with _pool(workers) as pool:
+    try:
         while tracker.remaining() > 1.0:
             assert tracker.best is not None
-            groups = _zone_groups(data, tracker.best, params, params.seed + round_index)
+            best = tracker.best
+            groups = _zone_groups(data, best, params, params.seed + round_index)
             rounds_left = 3 if round_index == 0 else 2
-            round_budget = max(1.0, tracker.remaining() / rounds_left) if round_index < 2 else tracker.remaining()
+            round_budget = (
+                tracker.remaining() / rounds_left if round_index < 2 else tracker.remaining()
+            )
             waves = math.ceil(len(groups) / workers)
             per_group = max(0.5, (round_budget - 0.5) / waves - 0.3)
-            futures: list[tuple[list[str], Future[Solution | None]]] = []
+            results: list[tuple[list[str], Future[Solution | None] | Solution | None]] = []
             for collector_ids, visit_ids in groups:
                 sub = data.subset(collector_ids, visit_ids)
-                sub_start = Solution(tuple(r for r in tracker.best.routes if r.collector_id in set(collector_ids)))
-                futures.append((collector_ids, pool.submit(_improve_task, sub, sub_start, per_group, params)))
-            merged: dict[str, Route] = {r.collector_id: r for r in tracker.best.routes}
-            for collector_ids, future in futures:
-                result = future.result()
+                members = set(collector_ids)
+                sub_start = Solution(tuple(r for r in best.routes if r.collector_id in members))
+                if pool is None:
+                    results.append(
+                        (collector_ids, _improve_task(sub, sub_start, per_group, params))
+                    )
+                else:
+                    task = pool.submit(_improve_task, sub, sub_start, per_group, params)
+                    results.append((collector_ids, task))
+            merged: dict[str, Route] = {r.collector_id: r for r in best.routes}
+            for collector_ids, outcome in results:
+                result = outcome.result() if isinstance(outcome, Future) else outcome
                 if result is None:
                     continue
                 candidate = dict(merged)
                 candidate.update({r.collector_id: r for r in result.routes})
                 if _better_zone(data, params, merged, candidate, collector_ids):
                     merged = candidate
-            merged_solution = Solution(tuple(merged[c.id] for c in data.collectors if c.id in merged))
-            tracker.offer(repair(data, merged_solution), f"zones round {round_index + 1}")
+            routes = tuple(merged[c.id] for c in data.collectors if c.id in merged)
+            tracker.offer(repair(data, Solution(routes)), f"zones round {round_index + 1}")
             round_index += 1
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
 
 
 def _better_zone(
@@ -380,12 +430,16 @@ def _better_zone(
     collector_ids: Sequence[str],
 ) -> bool:
     """Accept a zone's new routes only if they collect more (or as much, travelling less)."""
+
     def score(routes: dict[str, Route]) -> int:
         sub = Solution(tuple(routes[c] for c in collector_ids if c in routes))
-        evaluation = evaluate(data.subset(collector_ids, [v for r in sub.routes for v in r.visit_ids]), sub)
+        evaluation = evaluate(
+            data.subset(collector_ids, [v for r in sub.routes for v in r.visit_ids]), sub
+        )
         if not evaluation.feasible:
             return INFEASIBLE
         return evaluation.travel_s - evaluation.value * params.value_weight_s
+
     return score(candidate) < score(current)
 
 
@@ -399,11 +453,10 @@ def explain_dropped(data: ProblemData, solution: Solution) -> dict[str, str]:
         return reasons
     best_cost = np.full(dropped.size, INFEASIBLE, dtype=np.int64)
     for r in range(len(data.collectors)):
-        cost, _ = builder.insertion_costs(r, dropped)
-        best_cost = np.minimum(best_cost, cost)
+        best_cost = np.minimum(best_cost, builder.insertion_costs(r, dropped)[0])
     kept = [data.visits[data.visit_index[v]] for route in solution.routes for v in route.visit_ids]
     kept_rate = min((v.value / max(v.service_s, 1) for v in kept), default=0.0)
-    for i, cost in zip(dropped.tolist(), best_cost.tolist(), strict=True):
+    for i, added in zip(dropped.tolist(), best_cost.tolist(), strict=True):
         visit = data.visits[i]
         if not visit.windows:
             reasons[visit.id] = "no contact window: outside legal hours, preferred windows or shift"
@@ -411,12 +464,14 @@ def explain_dropped(data: ProblemData, solution: Solution) -> dict[str, str]:
             c in data.collector_index for c in visit.allowed_collectors
         ):
             reasons[visit.id] = "no eligible collector"
-        elif cost >= INFEASIBLE:
+        elif added >= INFEASIBLE:
             prefix = "required, but " if visit.required else ""
-            reasons[visit.id] = f"{prefix}no route has room for it within its windows and the shifts"
+            reasons[visit.id] = (
+                f"{prefix}no route has room for it within its windows and the shifts"
+            )
         else:
             reasons[visit.id] = (
-                f"lower value per minute: {visit.value} for {math.ceil(cost / 60)} min "
+                f"lower value per minute: {visit.value} for {math.ceil(added / 60)} min "
                 f"(least valuable kept visit earns {kept_rate * 60:.1f} per min of service)"
             )
     return reasons

@@ -9,6 +9,7 @@ recomputed in double precision from the coordinates (or with the instance's own 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,12 +35,17 @@ class Instance:
     kind: str  # "solomon" or "cvrp"
 
 
-def read_instance(path: str | Path, vehicles: int | None = None) -> Instance:
-    """Read a Solomon ``.txt`` or CVRPLIB ``.vrp`` file; visits are named by file number."""
+def read_instance(
+    path: str | Path, vehicles: int | None = None, scale: int = SOLOMON_SCALE
+) -> Instance:
+    """Read a Solomon ``.txt`` or CVRPLIB ``.vrp`` file; visits are named by file number.
+
+    A coarser ``scale`` rounds up more: its plans are still feasible at any finer scale.
+    """
     path = Path(path)
     if path.suffix == ".txt":
         raw = vrplib.read_instance(path, instance_format="solomon")
-        kind, scale = "solomon", SOLOMON_SCALE
+        kind = "solomon"
     else:
         raw = vrplib.read_instance(path)
         kind, scale = "cvrp", 1
@@ -51,7 +57,9 @@ def read_instance(path: str | Path, vehicles: int | None = None) -> Instance:
     else:
         scaled = np.ceil(exact * scale - 1e-6).astype(np.int64)
     fleet = vehicles if vehicles is not None else _default_fleet(raw, len(coords))
-    return Instance(path.stem, _problem(raw, coords, scaled, fleet, scale, kind), exact, scale, kind)
+    return Instance(
+        path.stem, _problem(raw, coords, scaled, fleet, scale, kind), exact, scale, kind
+    )
 
 
 def _default_fleet(raw: dict[str, Any], size: int) -> int:
@@ -104,7 +112,7 @@ def route_distance(instance: Instance, routes: Sequence[Sequence[int]]) -> float
     total = 0.0
     for route in routes:
         path = [0, *route, 0]
-        total += float(sum(instance.exact[a, b] for a, b in zip(path, path[1:], strict=False)))
+        total += float(sum(instance.exact[a, b] for a, b in itertools.pairwise(path)))
     return total
 
 

@@ -13,7 +13,7 @@ from server.extensions import db
 from server.models import User
 
 # Modules that add their own commands; each exposes `register_commands(app)`.
-COMMAND_MODULES: list[str] = []
+COMMAND_MODULES: list[str] = ["server.cli_tracking"]
 
 
 @click.command("seed-demo")

@@ -151,7 +151,7 @@ def replay_demo(
     ).all()
     routes: dict[int, tuple[Collector, list[tuple[float, float]]]] = {}
     for collector, lat, lon in rows:
-        routes.setdefault(collector.id, (collector, []))[1].append((float(lat), float(lon)))
+        routes.setdefault(collector.id, (collector, []))[1].append((lat or 0.0, lon or 0.0))
     if not routes:
         raise click.ClickException(f"No published routes for {today}; publish a plan first.")
     chosen = list(routes.values())[: limit or None]

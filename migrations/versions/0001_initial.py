@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 02:25:04.849422
+Create Date: 2026-11-27 02:25:15.721008
 
 """
 

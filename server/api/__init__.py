@@ -17,6 +17,14 @@ BLUEPRINT_MODULES = [
     "accounts.views",
     "payments.views",
     "devices.views",
+    "sync.views",
+    "media.views",
+    "receipts.views",
+    "visits.views",
+    "kpi.views",
+    "deposits.views",
+    "tracking.views",
+    "device_protocols.views",
 ]
 
 

@@ -699,7 +699,7 @@ def _store_history(history: _History) -> None:
         row["assignment_id"] = stored[row.pop("assignment_index")]
         visit_rows.append(row)
     _bulk(Visit, visit_rows)
-    visit_ids = dict(db.session.execute(select(Visit.client_uuid, Visit.id)).tuples().all())
+    visit_ids = dict(db.session.execute(select(Visit.client_uuid, Visit.id)).all())
     for promise_row, plan in history.promises:
         promise_row = dict(promise_row)
         promise_row["visit_id"] = visit_ids[promise_row.pop("visit_uuid")]

@@ -453,7 +453,7 @@ def import_portfolio(
                     Account.portfolio_id == portfolio.id, Account.external_id.in_(chunk)
                 )
             )
-            .tuples()
+
             .all()
         )
     snapshots = [
@@ -483,6 +483,38 @@ def import_portfolio(
     )
     db.session.commit()
     return report
+
+
+def _payment_key(
+    account_id: int,
+    paid_at: datetime,
+    amount: Decimal,
+    reference: str | None,
+    receipt: str | None,
+) -> tuple[Any, ...]:
+    """What makes a posted payment the same one when the creditor sends it again."""
+    if receipt:
+        return ("receipt", receipt)
+    if reference:
+        return ("reference", account_id, reference)
+    return ("fallback", account_id, paid_at.astimezone(UTC).date(), amount)
+
+
+def _imported_payment_keys(account_ids: set[int]) -> set[tuple[Any, ...]]:
+    keys: set[tuple[Any, ...]] = set()
+    ids = sorted(account_ids)
+    for start in range(0, len(ids), 900):
+        rows = db.session.execute(
+            select(
+                Payment.account_id,
+                Payment.paid_at,
+                Payment.amount,
+                Payment.reference,
+                Payment.receipt_number,
+            ).where(Payment.source == "imported", Payment.account_id.in_(ids[start : start + 900]))
+        )
+        keys.update(_payment_key(*row) for row in rows)
+    return keys
 
 
 def _actor_id() -> int | None:
@@ -571,7 +603,7 @@ def import_payments(
                         Account.external_id.in_(id_list[start : start + 900]),
                     )
                 )
-                .tuples()
+    
                 .all()
             )
     receipts = {r["receipt_number"] for _, r in rows if r["receipt_number"]}
@@ -581,7 +613,7 @@ def import_payments(
         select(Payment.receipt_number, Payment.source).where(
             Payment.receipt_number.in_(sorted(receipts))
         )
-    ).tuples():
+    ):
         if number is not None:
             (field_receipts if source == "field" else imported_receipts).add(number)
 
@@ -597,6 +629,7 @@ def import_payments(
         report.committed = False
         return report
 
+    seen = _imported_payment_keys({account_id for _, account_id in accepted})
     record = PortfolioImport(
         kind="payments",
         portfolio_id=portfolio.id if portfolio else None,
@@ -612,9 +645,13 @@ def import_payments(
     new_rows = []
     for values, account_id in accepted:
         receipt = values["receipt_number"]
-        if receipt and receipt in imported_receipts:
+        key = _payment_key(
+            account_id, values["paid_at"], values["amount"], values["reference"], receipt
+        )
+        if (receipt and receipt in imported_receipts) or key in seen:
             report.unchanged += 1
             continue
+        seen.add(key)
         counted = not (receipt and receipt in field_receipts)
         if not counted:
             report.duplicates_of_field_payments += 1

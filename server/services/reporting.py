@@ -65,6 +65,7 @@ from sqlalchemy.sql.functions import FunctionElement
 from kpi import (
     BUCKETS,
     MEASURE_NAMES,
+    MODEL_VERSION,
     FunnelLevel,
     GroupKey,
     GroupTotals,
@@ -78,11 +79,14 @@ from kpi import (
     compute_measures,
     dispositions_reaching,
     judge_account,
+    model_document,
     month_label,
     summarize,
 )
 from kpi import Payment as PaymentEvent
 from kpi.effectiveness import movement_of_ranks
+from server.auth import current_collector, current_user
+from server.errors import ProblemError
 from server.extensions import db
 from server.models import (
     Account,
@@ -95,11 +99,12 @@ from server.models import (
     Position,
     PromiseInstallment,
     PromiseToPay,
+    Role,
     Visit,
     Zone,
 )
-from server.models.types import Money
-from server.services.settings import get_settings
+from server.models.types import CENT, Money, utcnow
+from server.services.settings import get_settings, local_date_of
 
 # ---------------------------------------------------------------------------------------------
 # Dialect-specific date arithmetic. Keys are dates (a week is its Monday, a month its first
@@ -740,8 +745,15 @@ def _totals(partial: Mapping[str, Any]) -> GroupTotals:
 
 
 def _present(values: dict[str, Any]) -> dict[str, Any]:
-    """Round floats for people (hours, km, rates); money stays exact Decimal."""
-    return {k: round(v, 4) if isinstance(v, float) else v for k, v in values.items()}
+    """Round floats for people (hours, km, rates); money stays exact, in cents."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        if isinstance(value, float):
+            value = round(value, 4)
+        elif isinstance(value, Decimal):
+            value = value.quantize(CENT)
+        out[name] = value
+    return out
 
 
 def _context(query: ReportQuery) -> _Context:
@@ -879,7 +891,7 @@ def build_effectiveness(start: date, end: date) -> dict[str, Any]:
     stmt = _group_and_order(stmt, 2)
     cells: list[tuple[str, Movement, Tally]] = []
     missing: dict[str, Tally] = {b.name: Tally() for b in BUCKETS}
-    for rank_start, rank_end, accounts, balance in db.session.execute(stmt).tuples():
+    for rank_start, rank_end, accounts, balance in db.session.execute(stmt):
         name = BUCKETS[int(rank_start) - 1].name
         tally = Tally(int(accounts), balance)
         if int(rank_end) < 0:
@@ -960,3 +972,70 @@ def build_scorecards(period: Period, as_of: date) -> list[dict[str, Any]]:
             "of": len(cards),
         }
     return overall
+
+
+# ---------------------------------------------------------------------------------------------
+# Use cases behind the /api/v1/kpi views.
+
+
+def _viewer_collector_id() -> int | None:
+    """None for staff (they see every collector); a collector's own id for a collector."""
+    user = current_user()
+    if user.role != Role.COLLECTOR:
+        return None
+    collector = current_collector()
+    if collector is None:
+        raise ProblemError(403, "Forbidden", "This collector user has no collector record.")
+    return int(collector.id)
+
+
+def _query_from(args: Mapping[str, Any], group_by: tuple[GroupKey, ...]) -> ReportQuery:
+    as_of = args.get("as_of") or local_date_of(utcnow())
+    return ReportQuery(Period(args["from_"], args["to"]), as_of, group_by, _viewer_collector_id())
+
+
+def kpi_model() -> dict[str, Any]:
+    """The model document with this agency's promise settings."""
+    settings = get_settings()
+    return model_document(PromiseRules(settings.grace_days, Decimal(settings.kept_tolerance)))
+
+
+def report_document(args: Mapping[str, Any]) -> dict[str, Any]:
+    """The report as one JSON document (rows are bounded by the number of groups)."""
+    query = _query_from(args, args.get("group_by", ()))
+    rows = list(build_report(query))
+    return {
+        "model_version": MODEL_VERSION,
+        "from_": query.period.start,
+        "to": query.period.end,
+        "as_of": query.as_of,
+        "group_by": [k.value for k in query.group_by],
+        "columns": [*key_columns(query.group_by), *MEASURE_NAMES],
+        "rows": [r.as_dict() for r in rows if not r.is_total],
+        "total": rows[-1].measures,
+    }
+
+
+def report_csv_stream(args: Mapping[str, Any]) -> Iterator[str]:
+    """The report as streamed CSV lines; the query runs as the response is sent."""
+    query = _query_from(args, args.get("group_by", ()))
+    return report_csv(build_report(query), query.group_by)
+
+
+def effectiveness_document(args: Mapping[str, Any]) -> dict[str, Any]:
+    return build_effectiveness(args["start"], args["end"])
+
+
+def scorecards_document(args: Mapping[str, Any]) -> dict[str, Any]:
+    """Scorecards ranked among all collectors; a collector receives only their own."""
+    query = _query_from(args, (GroupKey.COLLECTOR,))
+    cards = build_scorecards(query.period, query.as_of)
+    if query.collector_id is not None:
+        cards = [c for c in cards if c["collector_id"] == query.collector_id]
+    return {
+        "from_": query.period.start,
+        "to": query.period.end,
+        "as_of": query.as_of,
+        "ranked_by": LENS_RANKED_BY,
+        "scorecards": cards,
+    }

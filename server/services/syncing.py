@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from kpi import DISPOSITIONS
@@ -90,13 +90,18 @@ class Rejected(Exception):
 
 
 def _failpoint(name: str) -> None:
-    """Crash-consistency hook: ``SYNC_FAILPOINT=<name>`` makes the process die right here.
+    """Fault-injection hook for crash-consistency tests, set by ``SYNC_FAILPOINT``.
 
-    The end-to-end tests start the real server with it to prove that a push killed before or
-    after its commit is applied exactly once when the device retries.
+    ``exit_<where>`` kills the process right here (the end-to-end tests start the real server
+    with it to prove a push killed before or after its commit is applied exactly once on
+    retry); ``db_error_<where>`` makes the database itself fail a statement, which must roll
+    the whole push back as a 503.
     """
-    if os.environ.get("SYNC_FAILPOINT") == name:
+    wanted = os.environ.get("SYNC_FAILPOINT")
+    if wanted == f"exit_{name}":
         os._exit(70)
+    if wanted == f"db_error_{name}":
+        db.session.execute(text("SELECT * FROM sync_failpoint_missing_table"))
 
 
 # -- push ------------------------------------------------------------------------------
@@ -470,7 +475,7 @@ def apply_mutations(device: Device, body: dict[str, Any]) -> dict[str, Any]:
             select(Device).where(Device.id == device_id).with_for_update()
         ).scalar_one()
         answer = _apply_locked(device, mutations, device_time, received_at)
-        _failpoint("exit_before_commit")
+        _failpoint("before_commit")
         db.session.commit()
     except (OperationalError, IntegrityError, DBAPIError) as exc:
         db.session.rollback()
@@ -481,7 +486,7 @@ def apply_mutations(device: Device, body: dict[str, Any]) -> dict[str, Any]:
             "The database could not apply this push; nothing was applied. Retry.",
             headers={"Retry-After": RETRY_AFTER_S},
         ) from exc
-    _failpoint("exit_after_commit")
+    _failpoint("after_commit")
     return answer
 
 
@@ -806,3 +811,113 @@ def pull_changes(device: Device, cursor: str | None, page_size: int) -> dict[str
         },
         "receipt_block": block,
     }
+
+
+# -- reading it back ----------------------------------------------------------------
+
+
+def find_receipt(number: str, collector_id: int | None) -> dict[str, Any]:
+    """A field receipt as shown to the debtor or an auditor, with any reversal of it."""
+    payment = db.session.execute(
+        select(Payment).where(
+            Payment.receipt_number == number, Payment.source == "field", Payment.amount > 0
+        )
+    ).scalar_one_or_none()
+    if payment is None or (collector_id is not None and payment.collector_id != collector_id):
+        raise ProblemError(404, "Not Found", "No field receipt with this number.")
+    account = db.session.get(Account, payment.account_id)
+    collector = db.session.get(Collector, payment.collector_id) if payment.collector_id else None
+    visit = db.session.get(Visit, payment.visit_id) if payment.visit_id else None
+    reversal = db.session.execute(
+        select(Payment).where(Payment.reverses_id == payment.id)
+    ).scalar_one_or_none()
+    return {
+        "receipt_number": payment.receipt_number,
+        "status": "reversed" if reversal else "valid",
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "method": payment.method,
+        "reference": payment.reference,
+        "paid_at": payment.paid_at,
+        "local_date": payment.local_date,
+        "payment_uuid": payment.client_uuid,
+        "visit_uuid": visit.client_uuid if visit else None,
+        "account": {
+            "id": account.id if account else None,
+            "external_id": account.external_id if account else None,
+            "debtor_name": account.debtor_name if account else None,
+        },
+        "collector": {
+            "id": collector.id if collector else None,
+            "full_name": collector.full_name if collector else None,
+        },
+        "reversal": None
+        if reversal is None
+        else {
+            "receipt_number": reversal.receipt_number,
+            "amount": reversal.amount,
+            "paid_at": reversal.paid_at,
+            "payment_uuid": reversal.client_uuid,
+        },
+    }
+
+
+def visits_query(args: dict[str, Any]) -> Any:
+    """Visits in ``[from, to)`` (agency-local days), optionally of one collector, newest first."""
+    stmt = select(Visit).order_by(Visit.checked_in_at.desc(), Visit.id.desc())
+    if args.get("from") is not None:
+        stmt = stmt.where(Visit.local_date >= args["from"])
+    if args.get("to") is not None:
+        stmt = stmt.where(Visit.local_date < args["to"])
+    if args.get("collector_id") is not None:
+        stmt = stmt.where(Visit.collector_id == args["collector_id"])
+    return stmt
+
+
+def attach_visit_details(visits: list[Visit]) -> list[Visit]:
+    """Load each visit's promise, payments, notes and photos in four queries, not 4 x N."""
+    ids = [v.id for v in visits]
+    by_visit: dict[str, dict[int, list[Any]]] = {
+        "promises": {},
+        "payments": {},
+        "notes": {},
+        "photos": {},
+    }
+    models: tuple[tuple[str, Any], ...] = (
+        ("promises", PromiseToPay),
+        ("payments", Payment),
+        ("notes", Note),
+        ("photos", Photo),
+    )
+    for name, model in models:
+        rows = db.session.execute(
+            select(model).where(model.visit_id.in_(ids)).order_by(model.id)
+        ).scalars()
+        for row in rows:
+            by_visit[name].setdefault(row.visit_id, []).append(row)
+    shas = {p.sha256 for photos in by_visit["photos"].values() for p in photos}
+    arrived = set(
+        db.session.execute(
+            select(MediaUpload.sha256).where(
+                MediaUpload.sha256.in_(shas), MediaUpload.status == "complete"
+            )
+        ).scalars()
+    )
+    for visit in visits:
+        promises = by_visit["promises"].get(visit.id, [])
+        visit.promise = promises[0] if promises else None
+        visit.payments = by_visit["payments"].get(visit.id, [])
+        visit.notes = by_visit["notes"].get(visit.id, [])
+        visit.photos = [
+            {
+                "client_uuid": p.client_uuid,
+                "sha256": p.sha256,
+                "size_bytes": p.size_bytes,
+                "mime": p.mime,
+                "kind": p.kind,
+                "taken_at": p.taken_at,
+                "arrived": p.sha256 in arrived,
+            }
+            for p in by_visit["photos"].get(visit.id, [])
+        ]
+    return visits

@@ -205,20 +205,24 @@ def _shift_windows(
     return [shift_window(collector, day, tz) for day in sorted(days)]
 
 
-_zone_cache: dict[tuple[tuple[int, str], ...], tracking.ZoneIndex] = {}
+def _app_cache(name: str) -> dict[Any, Any]:
+    """A per-app dictionary (never shared between apps, e.g. in tests)."""
+    cache: dict[Any, Any] = current_app.extensions.setdefault(name, {})
+    return cache
 
 
 def _zone_index(collector: Collector) -> tracking.ZoneIndex | None:
     """The collector's assigned zones, indexed once per version of those zones."""
     if not collector.zones:
         return None
+    cache = _app_cache("tracking_zone_indexes")
     key = tuple(sorted((zone.id, str(zone.updated_at)) for zone in collector.zones))
-    index = _zone_cache.get(key)
+    index: tracking.ZoneIndex | None = cache.get(key)
     if index is None:
-        if len(_zone_cache) > 512:
-            _zone_cache.clear()
+        if len(cache) > 512:
+            cache.clear()
         index = tracking.ZoneIndex({zone.id: zone.geometry for zone in collector.zones})
-        _zone_cache[key] = index
+        cache[key] = index
     return index
 
 
@@ -357,7 +361,7 @@ def ingest_positions(
     db.session.commit()
     if location is not None:
         stream_hub().publish("position", _location_event(collector, location))
-        _refresh_after_ingest(collector.id, now)
+        _refresh_after_ingest(collector.id, now, urgent=location.mock)
     discarded = [r for r in results if r.outcome is tracking.Outcome.DISCARDED]
     return IngestResult(
         received=len(results),
@@ -647,14 +651,13 @@ def refresh_alerts(
     return raised
 
 
-_last_refresh: dict[int, datetime] = {}
-
-
-def _refresh_after_ingest(collector_id: int, now: datetime) -> None:
-    last = _last_refresh.get(collector_id)
-    if last is not None and now - last < ALERT_REFRESH_EVERY:
+def _refresh_after_ingest(collector_id: int, now: datetime, *, urgent: bool) -> None:
+    """Throttled per collector, except for a mock location, which is flagged at once."""
+    last_refresh = _app_cache("tracking_alert_refresh")
+    last = last_refresh.get(collector_id)
+    if not urgent and last is not None and now - last < ALERT_REFRESH_EVERY:
         return
-    _last_refresh[collector_id] = now
+    last_refresh[collector_id] = now
     refresh_alerts(now=now, collector_ids=[collector_id])
 
 

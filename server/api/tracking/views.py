@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app, stream_with_context
+from flask import Response, current_app
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -65,8 +65,9 @@ class StreamView(MethodView):
         subscription = tracking_service.stream_hub().subscribe()
         heartbeat = float(current_app.config.get("TRACKING_SSE_HEARTBEAT_S", 15.0))
         events = tracking_service.sse_events(subscription, heartbeat_s=heartbeat)
+        # The generator needs no request context: it only reads the subscription's queue.
         return Response(
-            stream_with_context(events),
+            events,
             mimetype="text/event-stream",
             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
         )

@@ -1,0 +1,89 @@
+"""App factory, configuration and database settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import text
+
+from server import create_app
+from server.config import load_config
+from server.extensions import db
+
+
+def test_secret_key_is_generated_once_and_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("SECRET_KEY", raising=False)
+    first = load_config({"INSTANCE_PATH": str(tmp_path)})["SECRET_KEY"]
+    second = load_config({"INSTANCE_PATH": str(tmp_path)})["SECRET_KEY"]
+    assert first == second
+    assert len(first) >= 48
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_environment_configures_database_and_timezone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.internal:5432/cobranza")
+    monkeypatch.setenv("AGENCY_TIMEZONE", "America/Mexico_City")
+    config = load_config({"INSTANCE_PATH": str(tmp_path)})
+    assert config["SQLALCHEMY_DATABASE_URI"] == "postgresql+psycopg://u:p@db.internal:5432/cobranza"
+    assert config["AGENCY_TIMEZONE"] == "America/Mexico_City"
+    assert config["REDIS_URL"] is None
+
+
+def test_default_database_is_sqlite_in_instance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    config = load_config({"INSTANCE_PATH": str(tmp_path)})
+    assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'cobranza.db'}"
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys(app: Flask) -> None:
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("SQLite pragmas only")
+    assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+    assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+
+
+def test_health_and_readiness(client: object) -> None:
+    assert client.get("/healthz").json == {"status": "ok"}  # type: ignore[attr-defined]
+    ready = client.get("/readyz")  # type: ignore[attr-defined]
+    assert ready.status_code == 200
+    assert ready.json["status"] == "ready"
+
+
+def test_readyz_reports_unreachable_database(tmp_path: Path) -> None:
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(tmp_path),
+            "SECRET_KEY": "k" * 40,
+            "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'missing' / 'nope.db'}",
+        }
+    )
+    response = app.test_client().get("/readyz")
+    assert response.status_code == 503
+    assert response.content_type == "application/problem+json"
+
+
+def test_openapi_document_lists_every_api_route(app: Flask, client: object) -> None:
+    spec = client.get("/api/v1/openapi.json").json  # type: ignore[attr-defined]
+    documented = set(spec["paths"])
+    for rule in app.url_map.iter_rules():
+        if rule.rule.startswith("/api/v1/") and rule.endpoint.split(".")[0] != "api-docs":
+            path = rule.rule.replace("<", "{").replace(">", "}")
+            path = path.replace("{int:", "{").replace("{string:", "{").replace("{path:", "{")
+            assert path in documented, f"{rule.rule} missing from the OpenAPI document"
+    assert "bearerAuth" in spec["components"]["securitySchemes"]
+
+
+def test_docs_page_loads_its_assets_locally(client: object) -> None:
+    page = client.get("/api/docs")  # type: ignore[attr-defined]
+    assert page.status_code == 200
+    assert b"/api/docs/assets/swagger-ui-bundle.js" in page.data
+    with client.get("/api/docs/assets/swagger-ui-bundle.js") as asset:  # type: ignore[attr-defined]
+        assert asset.status_code == 200

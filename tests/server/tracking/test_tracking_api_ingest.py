@@ -1,0 +1,165 @@
+"""POST /api/v1/tracking/positions: batches from our handheld through the pipeline."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask.testing import FlaskClient
+
+from server.extensions import db
+from server.models import CollectorLocation, Position
+
+URL = "/api/v1/tracking/positions"
+LAT, LON = -12.0464, -77.0428
+
+
+def at(minutes_ago: float, north_m: float = 0.0, **extra: Any) -> dict[str, Any]:
+    moment = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return {
+        "fix_time": moment.isoformat(),
+        "lat": LAT + north_m / 111_195.08,
+        "lon": LON,
+        "accuracy_m": 6.0,
+        **extra,
+    }
+
+
+def positions() -> list[Position]:
+    return list(db.session.execute(db.select(Position).order_by(Position.fix_time)).scalars())
+
+
+def test_batch_is_stored_with_three_times_and_counts(client: FlaskClient, handheld: Any) -> None:
+    batch = [at(10 - m, north_m=30 * m, battery_pct=88, speed_mps=0.5) for m in range(10)]
+    response = client.post(URL, json={"positions": batch}, headers=handheld.bearer)
+    assert response.status_code == 200
+    assert response.get_json() == {
+        "received": 10,
+        "accepted": 10,
+        "filtered": 0,
+        "duplicates": 0,
+        "off_shift": 0,
+    }
+    rows = positions()
+    assert len(rows) == 10
+    assert all(r.device_id == handheld.device_id for r in rows)
+    assert all(r.server_time >= r.fix_time for r in rows)
+    assert rows[0].device_time == rows[0].fix_time
+    assert rows[1].distance_m is not None and abs(rows[1].distance_m - 30) < 0.01
+    assert rows[0].local_date == rows[0].fix_time.astimezone(ZoneInfo("America/Lima")).date()
+
+
+def test_resent_and_shuffled_batches_store_nothing_twice(
+    client: FlaskClient, handheld: Any
+) -> None:
+    batch = [at(30 - m, north_m=20 * m) for m in range(30)]
+    first = client.post(URL, json={"positions": batch}, headers=handheld.bearer).get_json()
+    shuffled = batch[:]
+    random.Random(3).shuffle(shuffled)
+    again = client.post(URL, json={"positions": shuffled}, headers=handheld.bearer).get_json()
+    overlap = client.post(
+        URL, json={"positions": [*batch[25:], at(0.5, north_m=700)]}, headers=handheld.bearer
+    ).get_json()
+    assert first["accepted"] == 30
+    assert again == {"received": 30, "accepted": 0, "filtered": 0, "duplicates": 30, "off_shift": 0}
+    assert (overlap["accepted"], overlap["duplicates"]) == (1, 5)
+    assert len(positions()) == 31
+
+
+def test_filtered_fix_is_stored_with_reason_and_left_out_of_live_and_track(
+    client: FlaskClient, handheld: Any, auth_header: Any, staff: Any
+) -> None:
+    batch = [
+        at(5),
+        at(4, accuracy_m=250.0),
+        at(3, lat=0.0, lon=0.0),
+        at(2, lat=95.0),
+        at(1, north_m=40_000),  # 40 km in a minute
+        at(-60),  # an hour in the future
+    ]
+    result = client.post(URL, json={"positions": batch}, headers=handheld.bearer).get_json()
+    assert (result["accepted"], result["filtered"]) == (1, 5)
+    reasons = sorted(r.filter_reason or "-" for r in positions())
+    assert reasons == ["-", "accuracy", "future", "invalid", "speed_jump", "zero"]
+    live = client.get("/api/v1/tracking/live", headers=auth_header("dispatcher")).get_json()
+    [feature] = live["features"]
+    assert feature["geometry"]["coordinates"] == [LON, LAT]
+    today = datetime.now(UTC).astimezone(ZoneInfo("America/Lima")).date()
+    track = client.get(
+        f"/api/v1/collectors/{handheld.collector.id}/track?date={today}",
+        headers=auth_header("dispatcher"),
+    ).get_json()
+    assert len(track["features"][0]["geometry"]["coordinates"]) == 1
+
+
+def test_latest_is_by_fix_time_not_arrival(
+    client: FlaskClient, handheld: Any, auth_header: Any, staff: Any
+) -> None:
+    client.post(URL, json={"positions": [at(1, north_m=500)]}, headers=handheld.bearer)
+    late_old = at(40, north_m=0)
+    response = client.post(URL, json={"positions": [late_old]}, headers=handheld.bearer)
+    assert response.get_json()["accepted"] == 1
+    location = db.session.get(CollectorLocation, handheld.collector.id)
+    assert location is not None
+    assert abs(location.lat - (LAT + 500 / 111_195.08)) < 1e-9
+    live = client.get("/api/v1/tracking/live", headers=auth_header("manager")).get_json()
+    assert live["features"][0]["properties"]["fix_time"] == location.fix_time.isoformat()
+
+
+def test_fixes_outside_the_shift_are_never_stored(
+    client: FlaskClient, factory: Any, register_handheld: Any
+) -> None:
+    collector = factory.collector("collector07", shift_start_min=8 * 60, shift_end_min=17 * 60)
+    phone = register_handheld(collector)
+    lima = ZoneInfo("America/Lima")
+    yesterday = datetime.now(lima).date() - timedelta(days=1)
+
+    def local(day: date, hh: int, mm: int) -> str:
+        return datetime.combine(day, time(hh, mm), tzinfo=lima).astimezone(UTC).isoformat()
+
+    batch = [
+        {"fix_time": local(yesterday, 7, 59), "lat": LAT, "lon": LON},
+        {"fix_time": local(yesterday, 8, 0), "lat": LAT, "lon": LON},
+        {"fix_time": local(yesterday, 16, 59), "lat": LAT, "lon": LON},
+        {"fix_time": local(yesterday, 17, 0), "lat": LAT, "lon": LON},
+        {"fix_time": local(yesterday, 23, 30), "lat": LAT, "lon": LON},
+    ]
+    result = client.post(URL, json={"positions": batch}, headers=phone.bearer).get_json()
+    assert (result["accepted"], result["off_shift"]) == (2, 3)
+    stored = sorted(p.fix_time.astimezone(lima).strftime("%H:%M") for p in positions())
+    assert stored == ["08:00", "16:59"]
+
+
+def test_only_device_credentials_may_post(
+    client: FlaskClient, handheld: Any, auth_header: Any, staff: Any
+) -> None:
+    body = {"positions": [at(1)]}
+    assert client.post(URL, json=body).status_code == 401
+    as_user = client.post(URL, json=body, headers=auth_header("collector01"))
+    assert as_user.status_code == 403
+    assert as_user.mimetype == "application/problem+json"
+    assert client.post(URL, json=body, headers=auth_header("dispatcher")).status_code == 403
+
+
+def test_malformed_batches_are_problem_details(client: FlaskClient, handheld: Any) -> None:
+    bodies: list[dict[str, Any]] = [
+        {"positions": []},
+        {"positions": [{"lat": 1, "lon": 2}]},
+        {"positions": [{**at(1), "colour": "red"}]},
+        {"positions": [{**at(1), "attributes": {"nested": {"no": 1}}}]},
+        {"fixes": [at(1)]},
+    ]
+    for body in bodies:
+        response = client.post(URL, json=body, headers=handheld.bearer)
+        assert response.status_code == 422, body
+        assert response.mimetype == "application/problem+json"
+    assert positions() == []
+
+
+def test_negative_unknowns_in_our_batch_are_absent(client: FlaskClient, handheld: Any) -> None:
+    batch = [at(1, speed_mps=-1, heading_deg=-1, battery_pct=-1, mock=True)]
+    client.post(URL, json={"positions": batch}, headers=handheld.bearer)
+    [row] = positions()
+    assert (row.speed_mps, row.heading, row.battery, row.mock) == (None, None, None, True)

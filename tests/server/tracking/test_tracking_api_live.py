@@ -1,0 +1,169 @@
+"""Live view, alerts, track history, retention and the tracking commands."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import gpxpy
+from flask import Flask
+from flask.testing import FlaskClient
+
+from server.extensions import db
+from server.models import Device, FieldAlert, Position, Zone
+
+URL = "/api/v1/tracking/positions"
+LAT, LON = -12.0464, -77.0428
+M_PER_DEG = 111_195.08
+LIMA = ZoneInfo("America/Lima")
+
+
+def at(minutes_ago: float, north_m: float = 0.0, **extra: Any) -> dict[str, Any]:
+    moment = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+    return {"fix_time": moment.isoformat(), "lat": LAT + north_m / M_PER_DEG, "lon": LON, **extra}
+
+
+def today() -> str:
+    return datetime.now(LIMA).date().isoformat()
+
+
+def test_live_geojson_status_progress_and_last_sync(
+    client: FlaskClient, handheld: Any, factory: Any, auth_header: Any, staff: Any
+) -> None:
+    now = datetime.now(UTC)
+    collector = handheld.collector
+    door = factory.account(lat=LAT + 30 / M_PER_DEG, lon=LON)
+    later = factory.account(lat=LAT + 900 / M_PER_DEG, lon=LON)
+    day = datetime.now(LIMA).date()
+    factory.assign(door, collector, day, sequence=1, eta=now - timedelta(minutes=5))
+    factory.assign(later, collector, day, sequence=2, eta=now + timedelta(hours=1))
+    synced = now - timedelta(minutes=3)
+    device = db.session.get(Device, handheld.device_id)
+    assert device is not None
+    device.last_sync_at = synced
+    db.session.commit()
+    client.post(URL, json={"positions": [at(2, speed_mps=0.0)]}, headers=handheld.bearer)
+    quiet = factory.collector("collector02", shift_start_min=0, shift_end_min=24 * 60)
+
+    live = client.get("/api/v1/tracking/live", headers=auth_header("dispatcher")).get_json()
+    assert live["type"] == "FeatureCollection"
+    by_id = {f["properties"]["collector_id"]: f for f in live["features"]}
+    mine = by_id[collector.id]
+    assert mine["geometry"] == {"type": "Point", "coordinates": [LON, LAT]}
+    props = mine["properties"]
+    assert props["username"] == "collector01"
+    assert props["status"] == "at_visit"  # 30 m from the first planned door, standing
+    assert (props["visits_done"], props["visits_planned"]) == (0, 2)
+    assert props["drift_min"] == 5
+    assert props["last_sync_at"] == synced.isoformat()
+    assert by_id[quiet.id]["geometry"] is None
+    assert by_id[quiet.id]["properties"]["status"] == "no_signal"
+
+
+def test_live_is_for_staff_only(client: FlaskClient, handheld: Any, auth_header: Any) -> None:
+    assert (
+        client.get("/api/v1/tracking/live", headers=auth_header("collector01")).status_code == 403
+    )
+    assert client.get("/api/v1/tracking/live").status_code == 401
+
+
+def test_alerts_mock_location_outside_zone_and_silent(
+    client: FlaskClient, all_day: Any, register_handheld: Any, auth_header: Any, staff: Any
+) -> None:
+    square = [
+        [-77.05, -12.05],
+        [-77.04, -12.05],
+        [-77.04, -12.04],
+        [-77.05, -12.04],
+        [-77.05, -12.05],
+    ]
+    zone = Zone(name="Cercado", geometry={"type": "Polygon", "coordinates": [square]})
+    db.session.add(zone)
+    db.session.commit()
+    inside = register_handheld(all_day("collector01", zones=[zone]))
+    outside = register_handheld(all_day("collector02", zones=[zone]))
+    silent = register_handheld(all_day("collector03"))
+    client.post(URL, json={"positions": [at(1, mock=True)]}, headers=inside.bearer)
+    client.post(URL, json={"positions": [at(1, north_m=5_000)]}, headers=outside.bearer)
+    client.post(URL, json={"positions": [at(25)]}, headers=silent.bearer)
+
+    alerts = client.get("/api/v1/tracking/alerts", headers=auth_header("manager")).get_json()
+    kinds = {(a["username"], a["kind"]) for a in alerts}
+    assert kinds == {
+        ("collector01", "mock_location"),
+        ("collector02", "outside_zone"),
+        ("collector03", "device_silent"),
+    }
+    again = client.get("/api/v1/tracking/alerts", headers=auth_header("manager")).get_json()
+    assert sorted(a["id"] for a in again) == sorted(a["id"] for a in alerts)  # not raised twice
+
+    client.post(URL, json={"positions": [at(0.5)]}, headers=silent.bearer)
+    open_now = client.get("/api/v1/tracking/alerts", headers=auth_header("manager")).get_json()
+    assert ("collector03", "device_silent") not in {(a["username"], a["kind"]) for a in open_now}
+    history = client.get(
+        "/api/v1/tracking/alerts?include_resolved=true", headers=auth_header("manager")
+    ).get_json()
+    resolved = [a for a in history if a["resolved_at"] is not None]
+    assert [(a["username"], a["kind"]) for a in resolved] == [("collector03", "device_silent")]
+    assert db.session.execute(db.select(db.func.count(FieldAlert.id))).scalar_one() == 3
+
+
+def test_track_geojson_and_gpx_with_stops_and_distance(
+    client: FlaskClient, handheld: Any, auth_header: Any, staff: Any
+) -> None:
+    # 10 min at a door, walk 5 x 60 m, 8 min at the next door.
+    batch = [at(30 - m) for m in range(11)]
+    batch += [at(19 - k, north_m=60 * k) for k in range(1, 6)]
+    batch += [at(14 - k, north_m=300) for k in range(1, 9)]
+    batch.append(at(12.5, north_m=80_000, accuracy_m=5))  # a jump, filtered
+    client.post(URL, json={"positions": batch}, headers=handheld.bearer)
+    url = f"/api/v1/collectors/{handheld.collector.id}/track?date={today()}"
+
+    geo = client.get(url, headers=auth_header("dispatcher")).get_json()
+    line, *stops = geo["features"]
+    assert len(line["geometry"]["coordinates"]) == 24
+    assert abs(line["properties"]["distance_m"] - 300.0) < 0.5
+    assert [s["properties"]["dwell_s"] for s in stops] == [600, 480]
+
+    gpx = client.get(url + "&format=gpx", headers=auth_header("dispatcher"))
+    assert gpx.mimetype == "application/gpx+xml"
+    parsed = gpxpy.parse(gpx.get_data(as_text=True))
+    assert len(parsed.tracks[0].segments[0].points) == 24
+    assert len(parsed.waypoints) == 2
+
+
+def test_collector_reads_only_their_own_track(
+    client: FlaskClient, handheld: Any, all_day: Any, auth_header: Any
+) -> None:
+    other = all_day("collector02")
+    own = client.get(
+        f"/api/v1/collectors/{handheld.collector.id}/track?date={today()}",
+        headers=auth_header("collector01"),
+    )
+    theirs = client.get(
+        f"/api/v1/collectors/{other.id}/track?date={today()}", headers=auth_header("collector01")
+    )
+    assert own.status_code == 200
+    assert theirs.status_code == 404
+    missing = client.get(f"/api/v1/collectors/{other.id}/track", headers=auth_header("collector02"))
+    assert missing.status_code == 422
+
+
+def test_purge_positions_command_keeps_the_retention_period(
+    app: Flask, client: FlaskClient, handheld: Any
+) -> None:
+    batch = [at(60 * 24 * 100), at(60 * 24 * 89), at(1)]
+    result = client.post(URL, json={"positions": batch}, headers=handheld.bearer).get_json()
+    assert result["accepted"] == 3
+    output = app.test_cli_runner().invoke(args=["purge-positions"])
+    assert "Deleted 1 positions." in output.output
+    assert db.session.execute(db.select(db.func.count(Position.id))).scalar_one() == 2
+    output = app.test_cli_runner().invoke(args=["purge-positions", "--days", "30"])
+    assert "Deleted 1 positions." in output.output
+
+
+def test_replay_demo_needs_published_routes(app: Flask, handheld: Any) -> None:
+    result = app.test_cli_runner().invoke(args=["replay-demo", "--duration", "1"])
+    assert result.exit_code != 0
+    assert "No published routes" in result.output
