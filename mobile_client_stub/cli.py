@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     sim.add_argument("--offline-every", type=float, default=0.0, help="simulated minutes")
     sim.add_argument("--offline-for", type=float, default=0.0, help="simulated minutes")
     sim.add_argument("--resume", action="store_true", help="continue a killed run")
-    sim.add_argument("--speedup", type=float, default=3000.0, help="simulated s per real s")
+    sim.add_argument("--speedup", type=float, default=5000.0, help="simulated s per real s")
     sim.add_argument("--max-wait", type=float, default=120.0, help="real s of failing to sync")
     sim.add_argument("--state-dir", type=Path)
     sim.add_argument("--chunk-size", type=int, default=256 * 1024)

@@ -115,7 +115,7 @@ class SyncEngine:
             self.store.drop_positions()
             return 0
         while fixes := self.store.positions(POSITION_BATCH):
-            body = {"device_id": self.store.get("device_id"), "positions": [f for _, f in fixes]}
+            body = {"positions": [f for _, f in fixes]}
             try:
                 response = self.api.post_positions(body)
             except ClientError as exc:

@@ -42,14 +42,18 @@ FUNNEL: tuple[tuple[str, float], ...] = (
 )
 SPEED_M_S = {"walk": 1.3, "motorbike": 7.0, "car": 6.0}
 DETOUR = 1.35
+MAX_LEG_S = 25 * 60
+"""Longer legs are taken by bus or taxi; nobody walks an hour between two doors."""
 FIX_EVERY_S = 60
+SYNC_EVERY = timedelta(minutes=30)
+"""How often a phone with signal syncs in the background while the collector works."""
 CENT = Decimal("0.01")
 
 
 @dataclass(frozen=True)
 class SimConfig:
     seed: int
-    speedup: float = 3000.0
+    speedup: float = 5000.0
     offline_every_min: float = 0.0
     offline_for_min: float = 0.0
     max_wait_s: float = 120.0
@@ -89,8 +93,9 @@ class Simulator:
         return datetime.fromisoformat(self.store.get("sim_clock") or "")
 
     def advance(self, seconds: float) -> None:
-        """Let simulated time pass, sleeping the scaled real time."""
-        self.store.put("sim_clock", (self.clock + timedelta(seconds=seconds)).isoformat())
+        """Let simulated time pass, sleeping the scaled real time; never beyond the present."""
+        later = min(self.clock + timedelta(seconds=seconds), datetime.now(UTC))
+        self.store.put("sim_clock", later.isoformat())
         time.sleep(seconds / self.config.speedup)
 
     def online(self) -> bool:
@@ -137,7 +142,7 @@ class Simulator:
         day = date.fromisoformat(route["date"]) if route.get("date") else datetime.now(tz).date()
         shift_min = int(collector.get("shift_start_min", 8 * 60))
         start = datetime(day.year, day.month, day.day, tzinfo=tz) + timedelta(minutes=shift_min)
-        estimate = timedelta(minutes=25 * max(1, len(stops)) + 30)
+        estimate = timedelta(seconds=(MAX_LEG_S + 15 * 60) * max(1, len(stops)))
         start = min(start.astimezone(UTC), datetime.now(UTC) - estimate)
         first = stops[0] if stops else None
         account = self.store.account(first["account_id"]) if first else None
@@ -163,7 +168,10 @@ class Simulator:
                 continue
             self.walk_to(account)
             self.visit(stop, account)
-            if self.online():
+            last = self.store.get("last_sync_attempt")
+            due = last is None or self.clock - datetime.fromisoformat(last) >= SYNC_EVERY
+            if due and self.online():
+                self.store.put("last_sync_attempt", self.clock.isoformat())
                 self.try_sync()
         return self.drain()
 
@@ -193,7 +201,7 @@ class Simulator:
         collector = json.loads(self.store.get("collector") or "{}")
         speed = SPEED_M_S.get(collector.get("travel_mode", "walk"), 1.3)
         distance = haversine_m(lat0, lon0, lat1, lon1) * DETOUR
-        travel_s = max(60.0, distance / speed)
+        travel_s = min(MAX_LEG_S, max(60.0, distance / speed))
         heading = bearing_deg(lat0, lon0, lat1, lon1)
         steps = max(1, int(travel_s // FIX_EVERY_S))
         for k in range(1, steps + 1):
@@ -206,11 +214,11 @@ class Simulator:
                     "fix_time": self.clock.isoformat(),
                     "lat": round(lat0 + (lat1 - lat0) * f, 6),
                     "lon": round(lon0 + (lon1 - lon0) * f, 6),
-                    "accuracy": 8.0,
-                    "speed": round(speed, 2),
-                    "heading": round(heading, 1),
-                    "altitude": 120.0,
-                    "battery": round(battery, 1),
+                    "accuracy_m": 8.0,
+                    "speed_mps": round(speed, 2),
+                    "heading_deg": round(heading, 1),
+                    "altitude_m": 120.0,
+                    "battery_pct": round(battery, 1),
                     "provider": "gps",
                     "mock": False,
                 }
@@ -234,7 +242,7 @@ class Simulator:
             else rng.uniform(8, 20)
         )
         arrived = self.clock
-        left = arrived + timedelta(minutes=dwell)
+        left = min(arrived + timedelta(minutes=dwell), datetime.now(UTC))
         local_day = arrived.astimezone(tz).date()
         visit_uuid = new_uuid()
         far = rng.random() < 0.05
@@ -253,7 +261,7 @@ class Simulator:
             "accuracy": round(rng.uniform(4, 25), 1),
         }
         queue.append(("check_in", check_in, arrived))
-        moment = arrived + timedelta(minutes=dwell * 0.7)
+        moment = arrived + (left - arrived) * 0.7
         if disposition == "payment_collected":
             receipt = self.store.take_receipt()
             if receipt is None:
@@ -375,6 +383,7 @@ class Simulator:
         day: date,
     ) -> dict[str, Any]:
         owed = self._owed(account)
+        debt = max(owed, Decimal(str(account.get("balance") or owed)))
         options = account.get("negotiation_options") or {}
         max_n = int(options.get("max_installments", 1))
         first_days = int(options.get("max_days_to_first_payment", 30))
@@ -383,7 +392,8 @@ class Simulator:
         if max_n >= 2 and rng.random() < 0.4:
             n = rng.randint(2, min(max_n, 6))
             discount = Decimal(str(rng.uniform(0, float(options.get("max_discount_pct", 0)))))
-            total = (owed * (100 - discount) / 100).quantize(CENT, rounding=ROUND_UP)
+            # A plan settles the whole debt, less at most the creditor's discount.
+            total = (debt * (100 - discount) / 100).quantize(CENT, rounding=ROUND_UP)
             each = (total / n).quantize(CENT, rounding=ROUND_UP)
             if each >= minimum:
                 first = day + timedelta(days=rng.randint(1, min(7, first_days)))

@@ -11,17 +11,22 @@ Input::
 Times are seconds from local midnight; travel time is the haversine distance (Earth radius
 6,371,008.8 m) times circuity divided by speed, rounded up to whole seconds. Values may be
 fractional: they are held internally in hundredths so the solver can work in integers.
+
+Optional extensions used by the server (absent keys mean the documented behaviour): a
+collector's own ``"circuity"`` (its travel mode), a visit's ``"allowed_collectors"`` (zones
+and locked stops), and street times from an OSRM server instead of haversine.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from routing.evaluate import Evaluation
-from routing.matrix import TravelProfile, haversine_matrices
+from routing.matrix import OsrmTableProvider, TravelProfile, haversine_matrices
 from routing.model import Break, CollectorShift, ProblemData, Visit
 
 VALUE_SCALE = 100
@@ -42,7 +47,7 @@ def _point(raw: Any, what: str) -> tuple[float, float]:
     return lat, lon
 
 
-def load_day(day: Mapping[str, Any]) -> ProblemData:
+def load_day(day: Mapping[str, Any], osrm: OsrmTableProvider | None = None) -> ProblemData:
     """Build the problem from a parsed day file; malformed input raises ``ValueError``."""
     try:
         circuity = float(day.get("travel", {}).get("circuity", 1.0))
@@ -62,17 +67,18 @@ def load_day(day: Mapping[str, Any]) -> ProblemData:
                     value=round(float(raw.get("value", 0)) * VALUE_SCALE),
                     windows=windows or ((0, 7 * 24 * 3600),),
                     required=bool(raw.get("required", False)),
+                    allowed_collectors=tuple(str(c) for c in raw.get("allowed_collectors") or ()),
                 )
             )
-        speeds: list[float] = []
+        profiles: list[TravelProfile] = []
         collectors: list[CollectorShift] = []
         for raw in raw_collectors:
             cid = str(raw["id"])
             points.append(_point(raw["start"], f"collector {cid}"))
             points.append(_point(raw.get("end") or raw["start"], f"collector {cid}"))
-            speed = float(raw["speed_kmh"])
-            if speed not in speeds:
-                speeds.append(speed)
+            profile = TravelProfile(float(raw["speed_kmh"]), float(raw.get("circuity", circuity)))
+            if profile not in profiles:
+                profiles.append(profile)
             shift = _window(raw["shift"], f"collector {cid}")
             raw_break = raw.get("break")
             lunch = None
@@ -87,7 +93,7 @@ def load_day(day: Mapping[str, Any]) -> ProblemData:
                     end_location=len(points) - 1,
                     shift_start_s=shift[0],
                     shift_end_s=shift[1],
-                    profile=speeds.index(speed),
+                    profile=profiles.index(profile),
                     max_visits=None if max_visits is None else int(max_visits),
                     lunch=lunch,
                 )
@@ -95,9 +101,12 @@ def load_day(day: Mapping[str, Any]) -> ProblemData:
     except (KeyError, TypeError) as error:
         raise ValueError(f"malformed day file: {error!r}") from error
     coordinates = np.array(points, dtype=np.float64).reshape(-1, 2)
-    matrices = haversine_matrices(
-        coordinates, [TravelProfile(s, circuity) for s in speeds or [25.0]]
-    )
+    if osrm is not None and len(coordinates):
+        # Real streets: one matrix for everybody (the OSRM profile decides the mode).
+        distances, durations = osrm.matrices(coordinates)
+        single = tuple(replace(c, profile=0) for c in collectors)
+        return ProblemData(tuple(visits), single, distances, (durations,), coordinates)
+    matrices = haversine_matrices(coordinates, profiles or [TravelProfile(25.0, circuity)])
     return ProblemData(
         tuple(visits), tuple(collectors), matrices.distances_m, matrices.durations_s, coordinates
     )

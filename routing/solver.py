@@ -314,7 +314,6 @@ def _solve_whole(data: ProblemData, params: SolveParams, tracker: _Tracker) -> N
     strategies = list(params.strategies)
     starts = {"insertion": tracker.best, "ortools": None}
     if params.workers <= 1 or len(strategies) == 1:
-
         last = [tracker.elapsed()]
 
         def on_solution() -> None:
@@ -444,34 +443,42 @@ def _better_zone(
 
 
 def explain_dropped(data: ProblemData, solution: Solution) -> dict[str, str]:
-    """Why each visit left out of ``solution`` was left out."""
+    """Why each visit left out of ``solution`` was left out.
+
+    A visit that would fit into an empty route but not into the plan was displaced by more
+    valuable work; one that fits nowhere, even alone, is blocked by its windows or the shifts.
+    """
     builder = Builder(data)
     builder.seed(solution)
     dropped = np.flatnonzero(builder.unrouted)
-    reasons: dict[str, str] = {}
     if dropped.size == 0:
-        return reasons
-    best_cost = np.full(dropped.size, INFEASIBLE, dtype=np.int64)
+        return {}
+    empty = Builder(data)
+    alone = np.full(dropped.size, INFEASIBLE, dtype=np.int64)
+    in_plan = np.full(dropped.size, INFEASIBLE, dtype=np.int64)
     for r in range(len(data.collectors)):
-        best_cost = np.minimum(best_cost, builder.insertion_costs(r, dropped)[0])
+        alone = np.minimum(alone, empty.insertion_costs(r, dropped)[0])
+        in_plan = np.minimum(in_plan, builder.insertion_costs(r, dropped)[0])
     kept = [data.visits[data.visit_index[v]] for route in solution.routes for v in route.visit_ids]
-    kept_rate = min((v.value / max(v.service_s, 1) for v in kept), default=0.0)
-    for i, added in zip(dropped.tolist(), best_cost.tolist(), strict=True):
+    least = min((v.value for v in kept), default=0)
+    reasons: dict[str, str] = {}
+    for k, i in enumerate(dropped.tolist()):
         visit = data.visits[i]
+        prefix = "required, but " if visit.required else ""
         if not visit.windows:
-            reasons[visit.id] = "no contact window: outside legal hours, preferred windows or shift"
-        elif visit.allowed_collectors and not any(
-            c in data.collector_index for c in visit.allowed_collectors
-        ):
-            reasons[visit.id] = "no eligible collector"
-        elif added >= INFEASIBLE:
-            prefix = "required, but " if visit.required else ""
             reasons[visit.id] = (
-                f"{prefix}no route has room for it within its windows and the shifts"
+                f"{prefix}no contact window: outside legal hours, preferred windows or shift"
+            )
+        elif alone[k] >= INFEASIBLE:
+            reasons[visit.id] = f"{prefix}fits in no collector's shift, even alone"
+        elif in_plan[k] >= INFEASIBLE:
+            reasons[visit.id] = (
+                f"{prefix}no room left: lower value per minute than the planned visits "
+                f"(value {visit.value}; least valuable planned visit {least})"
             )
         else:
             reasons[visit.id] = (
-                f"lower value per minute: {visit.value} for {math.ceil(added / 60)} min "
-                f"(least valuable kept visit earns {kept_rate * 60:.1f} per min of service)"
+                f"lower value per minute: would add {math.ceil(int(in_plan[k]) / 60)} min "
+                f"for value {visit.value}"
             )
     return reasons

@@ -421,7 +421,7 @@ def _visits_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] |
         attempts_with_photo=_count_if(exists().where(Photo.visit_id == v.id)),
     )
     stmt = acc.join(stmt.select_from(v), v.account_id).where(
-        v.disposition.is_not(None), v.local_date >= ctx.start, v.local_date < ctx.end
+        v.disposition.is_not(None), v.local_date >= ctx.start, v.local_date <= ctx.end
     )
     if ctx.query.collector_id is not None:
         stmt = stmt.where(v.collector_id == ctx.query.collector_id)

@@ -4,6 +4,8 @@ import pytest
 
 from routing.contact_hours import (
     HOUR_S as HOUR,
+)
+from routing.contact_hours import (
     MEXICO,
     PERU,
     UNITED_STATES,
@@ -22,7 +24,9 @@ def test_peru_allows_7_to_20_on_weekdays_only() -> None:
     assert "Saturday" in (PERU.reason_closed(dt.date(2026, 11, 28)) or "")
 
 
-@pytest.mark.parametrize("holiday", [dt.date(2026, 7, 28), dt.date(2026, 12, 25), dt.date(2026, 12, 8)])
+@pytest.mark.parametrize(
+    "holiday", [dt.date(2026, 7, 28), dt.date(2026, 12, 25), dt.date(2026, 12, 8)]
+)
 def test_peru_public_holidays_allow_no_visit(holiday: dt.date) -> None:
     assert holiday.weekday() < 5
     assert PERU.windows_on(holiday) == ()
@@ -36,7 +40,9 @@ def test_mexico_and_united_states_hours() -> None:
 
 
 def test_custom_policy_and_bad_hours() -> None:
-    policy = custom_policy("AGENCY", [(9 * HOUR, 13 * HOUR), (15 * HOUR, 18 * HOUR)], weekdays=[0, 1, 2])
+    policy = custom_policy(
+        "AGENCY", [(9 * HOUR, 13 * HOUR), (15 * HOUR, 18 * HOUR)], weekdays=[0, 1, 2]
+    )
     assert policy.windows_on(MONDAY) == ((9 * HOUR, 13 * HOUR), (15 * HOUR, 18 * HOUR))
     assert policy.windows_on(MONDAY + dt.timedelta(days=3)) == ()
     with pytest.raises(ValueError):
@@ -50,7 +56,9 @@ def test_intersection_of_window_lists() -> None:
 
 def test_visit_windows_are_preferred_legal_and_shift_with_service_inside_legal_hours() -> None:
     legal = PERU.windows_on(MONDAY)
-    windows = visit_windows([(6 * HOUR, 9 * HOUR), (19 * HOUR, 21 * HOUR)], legal, (8 * HOUR, 22 * HOUR), 1200)
+    windows = visit_windows(
+        [(6 * HOUR, 9 * HOUR), (19 * HOUR, 21 * HOUR)], legal, (8 * HOUR, 22 * HOUR), 1200
+    )
     # 06:00-09:00 loses the hour before 07:00 and before the shift; the evening window must
     # leave 20 minutes of service before 20:00.
     assert windows == ((8 * HOUR, 9 * HOUR), (19 * HOUR, 20 * HOUR - 1200))

@@ -12,7 +12,10 @@ def test_times_and_totals_of_a_simple_route(line_day) -> None:  # type: ignore[n
     assert result.feasible
     (route,) = result.routes
     # Leave 08:00, 10 min to v1, serve 10 min, 10 min to v2, wait for 09:00, serve, 20 min back.
-    assert [(s.arrival_s, s.start_s) for s in route.stops] == [(8 * H + 10 * M, 8 * H + 10 * M), (8 * H + 30 * M, 9 * H)]
+    assert [(s.arrival_s, s.start_s) for s in route.stops] == [
+        (8 * H + 10 * M, 8 * H + 10 * M),
+        (8 * H + 30 * M, 9 * H),
+    ]
     assert route.end_s == 9 * H + 30 * M
     assert result.travel_s == 40 * M
     assert result.distance_m == 400 * M

@@ -14,12 +14,15 @@ from routing.matrix import (
     TravelProfile,
     durations_from_distances,
     haversine_m,
-    haversine_matrix_m,
     haversine_matrices,
+    haversine_matrix_m,
 )
 
 LIMA = np.column_stack(
-    [np.random.default_rng(3).uniform(-12.2, -11.9, 40), np.random.default_rng(4).uniform(-77.1, -76.9, 40)]
+    [
+        np.random.default_rng(3).uniform(-12.2, -11.9, 40),
+        np.random.default_rng(4).uniform(-77.1, -76.9, 40),
+    ]
 )
 
 
@@ -49,7 +52,10 @@ def test_durations_round_up_with_circuity_and_speed() -> None:
 
 def test_a_2000_square_matrix_is_fast() -> None:
     points = np.column_stack(
-        [np.random.default_rng(0).uniform(-12.2, -11.9, 2000), np.random.default_rng(1).uniform(-77.1, -76.9, 2000)]
+        [
+            np.random.default_rng(0).uniform(-12.2, -11.9, 2000),
+            np.random.default_rng(1).uniform(-77.1, -76.9, 2000),
+        ]
     )
     best = float("inf")
     for _ in range(3):
@@ -67,7 +73,7 @@ def osrm_server() -> Iterator[tuple[str, list[str]]]:
     seen: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        def do_GET(self) -> None:
             seen.append(self.path)
             coords = self.path.split("/table/v1/driving/")[1].split("?")[0].split(";")
             n = len(coords)
@@ -106,7 +112,9 @@ def test_osrm_table_provider_reads_a_real_http_answer(osrm_server: tuple[str, li
     assert durations.tolist() == [[0, 11, 21], [11, 0, 11], [21, 11, 0]]
     assert distances[0, 2] == 200
     assert "-77.000000,-12.000000;" in seen[0]
-    assert "annotations=duration%2Cdistance" in seen[0] or "annotations=duration,distance" in seen[0]
+    assert (
+        "annotations=duration%2Cdistance" in seen[0] or "annotations=duration,distance" in seen[0]
+    )
 
 
 def test_osrm_unroutable_pairs_are_an_error(osrm_server: tuple[str, list[str]]) -> None:

@@ -32,7 +32,7 @@ def test_a_visit_outside_legal_hours_is_never_scheduled(line_day) -> None:  # ty
     assert result.evaluation.dropped == ("v1",)
     assert "no contact window" in result.dropped_reasons["v1"]
     for stop in result.evaluation.routes[0].stops:
-        assert 7 * H <= stop.start_s and stop.start_s + 600 <= 20 * H
+        assert stop.start_s >= 7 * H and stop.start_s + 600 <= 20 * H
 
 
 def test_a_public_holiday_in_peru_yields_no_visits(line_day) -> None:  # type: ignore[no-untyped-def]
@@ -62,7 +62,13 @@ def test_the_break_is_taken_inside_its_window(line_day) -> None:  # type: ignore
 def test_must_visits_are_kept_even_when_worth_little(line_day) -> None:  # type: ignore[no-untyped-def]
     values = [1, 500, 500, 500, 500, 500]
     required = [True, False, False, False, False, False]
-    data = line_day([100, 2, 3, 4, 5, 6], values=values, required=required, shift=(8 * H, 12 * H), service_s=40 * M)
+    data = line_day(
+        [100, 2, 3, 4, 5, 6],
+        values=values,
+        required=required,
+        shift=(8 * H, 12 * H),
+        service_s=40 * M,
+    )
     result = plan(data, QUICK)
     assert result.evaluation.feasible
     assert "v1" not in result.evaluation.dropped
@@ -119,12 +125,18 @@ def test_zone_decomposition_plans_a_bigger_day_in_rounds() -> None:
 def small_days(draw: st.DrawFn) -> ProblemData:
     n = draw(st.integers(1, 9))
     m = draw(st.integers(1, 3))
-    places = np.array(draw(st.lists(st.integers(0, 60), min_size=n + 1, max_size=n + 1)), dtype=np.float64)
+    places = np.array(
+        draw(st.lists(st.integers(0, 60), min_size=n + 1, max_size=n + 1)), dtype=np.float64
+    )
     durations = (np.abs(places[:, None] - places[None, :]) * 60).astype(np.int64)
     visits = []
     for i in range(n):
         start = draw(st.integers(8 * 60, 15 * 60)) * 60
-        windows = ((start, start + draw(st.integers(0, 240)) * 60),) if draw(st.booleans()) else ((8 * H, 16 * H),)
+        windows = (
+            ((start, start + draw(st.integers(0, 240)) * 60),)
+            if draw(st.booleans())
+            else ((8 * H, 16 * H),)
+        )
         visits.append(
             Visit(
                 f"v{i}",
@@ -137,14 +149,22 @@ def small_days(draw: st.DrawFn) -> ProblemData:
         )
     lunch = Break(12 * H, 13 * H, 30 * M) if draw(st.booleans()) else None
     collectors = tuple(
-        CollectorShift(f"c{k}", 0, 0, 8 * H, 16 * H, max_visits=draw(st.sampled_from([None, 2, 4])), lunch=lunch)
+        CollectorShift(
+            f"c{k}",
+            0,
+            0,
+            8 * H,
+            16 * H,
+            max_visits=draw(st.sampled_from([None, 2, 4])),
+            lunch=lunch,
+        )
         for k in range(m)
     )
     coords = np.column_stack([places, np.zeros_like(places)])
     return ProblemData(tuple(visits), collectors, durations, (durations,), coords)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(small_days())
 def test_every_plan_passes_the_independent_evaluator(data: ProblemData) -> None:
     first = construct(data)
@@ -153,5 +173,5 @@ def test_every_plan_passes_the_independent_evaluator(data: ProblemData) -> None:
     if improved is not None:
         check = evaluate(data, improved)
         assert not [v for v in check.violations if "required" not in v]
-    result = plan(data, SolveParams(time_limit_s=0.5, workers=1))
+    result = plan(data, SolveParams(time_limit_s=0.4, workers=1))
     assert not [v for v in result.evaluation.violations if "required" not in v]

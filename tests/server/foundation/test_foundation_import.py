@@ -181,8 +181,9 @@ def test_a_20_mb_file_over_the_limit_is_refused_clearly(
         "id,name,balance,overdue,dpd\n" + "".join(line.format(i) for i in range(700_000))
     ).encode()
     assert len(body) > 20 * 1024 * 1024
-    response = client.post("/api/v1/accounts/import", data=body, headers=dispatcher,
-                           content_type="text/csv")
+    response = client.post(
+        "/api/v1/accounts/import", data=body, headers=dispatcher, content_type="text/csv"
+    )
     assert response.status_code == 413
     assert response.json["title"] == "File too large"
 

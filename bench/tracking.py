@@ -1,0 +1,451 @@
+"""Tracking load test: a real server process on loopback, driven from this process.
+
+    .venv/bin/python bench/tracking.py                                   # SQLite
+    scripts/with_postgres.sh .venv/bin/python bench/tracking.py          # PostgreSQL
+
+Measures (each repeated, medians reported):
+  * batch ingestion, fixes/s, batches of 50 from many devices in parallel;
+  * single-fix OsmAnd GETs offered at a fixed rate (300/s), achieved rate and p50/p99 latency
+    measured from the scheduled send time (no coordinated omission);
+  * GET /api/v1/tracking/live with 1,000 collectors (each with a position and 20 stops today);
+  * fan-out of one position to 200 SSE subscribers (post -> last subscriber has it).
+
+The server runs under gunicorn (gthread). An SSE connection holds a thread, hence the large
+thread count; with REDIS_URL set several workers would share the stream.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+COLLECTORS = 1000
+STOPS_PER_COLLECTOR = 20
+LIMA = (-12.0464, -77.0428)
+SECRET_KEY = "bench-" + "k" * 40
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def seed(database_url: str, instance: Path) -> dict[str, Any]:
+    """Migrate and build 1,000 collectors with devices, today's stops and a dispatcher."""
+    from flask_migrate import upgrade
+    from sqlalchemy import insert, select, text
+
+    from server import create_app
+    from server.auth import hash_device_credential, hash_password, issue_token
+    from server.extensions import db
+    from server.models import Account, Assignment, Collector, Device, Portfolio, User
+
+    app = create_app(
+        {
+            "SQLALCHEMY_DATABASE_URI": database_url,
+            "INSTANCE_PATH": str(instance),
+            "SECRET_KEY": SECRET_KEY,
+        }
+    )
+    rng = random.Random(5)
+    with app.app_context():
+        if database_url.startswith("postgresql"):
+            db.session.execute(text("DROP SCHEMA public CASCADE; CREATE SCHEMA public"))
+            db.session.commit()
+        upgrade()
+        password = hash_password("bench")
+        db.session.execute(
+            insert(User),
+            [{"username": "dispatcher", "role": "dispatcher", "password_hash": password}]
+            + [
+                {"username": f"c{n:04d}", "role": "collector", "password_hash": password}
+                for n in range(COLLECTORS)
+            ],
+        )
+        users = dict(db.session.execute(select(User.username, User.id)).all())
+        homes = [
+            (LIMA[0] + rng.uniform(-0.08, 0.08), LIMA[1] + rng.uniform(-0.05, 0.05))
+            for _ in range(COLLECTORS)
+        ]
+        db.session.execute(
+            insert(Collector),
+            [
+                {
+                    "user_id": users[f"c{n:04d}"],
+                    "code": f"C{n:04d}",
+                    "full_name": f"Cobrador {n}",
+                    "start_lat": lat,
+                    "start_lon": lon,
+                    "end_lat": lat,
+                    "end_lon": lon,
+                    "shift_start_min": 0,
+                    "shift_end_min": 24 * 60,
+                }
+                for n, (lat, lon) in enumerate(homes)
+            ],
+        )
+        collectors = dict(db.session.execute(select(Collector.code, Collector.id)).all())
+        credentials = []
+        device_rows = []
+        for n in range(COLLECTORS):
+            secret = "dev_" + secrets.token_urlsafe(32)
+            tracking_id = secrets.token_hex(16)
+            device_id = str(uuid.uuid4())
+            device_rows.append(
+                {
+                    "id": device_id,
+                    "collector_id": collectors[f"C{n:04d}"],
+                    "credential_hash": hash_device_credential(secret),
+                    "tracking_id": tracking_id,
+                    "name": "bench",
+                    "platform": "bench",
+                    "last_sync_at": datetime.now(UTC) - timedelta(minutes=rng.randint(1, 60)),
+                }
+            )
+            credentials.append({"secret": secret, "tracking_id": tracking_id, "home": homes[n]})
+        db.session.execute(insert(Device), device_rows)
+        db.session.execute(insert(Portfolio), [{"code": "bench", "name": "bench"}])
+        portfolio_id = db.session.execute(select(Portfolio.id)).scalar_one()
+        db.session.execute(
+            insert(Account),
+            [
+                {
+                    "portfolio_id": portfolio_id,
+                    "external_id": f"A{n}",
+                    "debtor_name": "Deudor",
+                    "lat": homes[n // STOPS_PER_COLLECTOR][0] + rng.uniform(-0.01, 0.01),
+                    "lon": homes[n // STOPS_PER_COLLECTOR][1] + rng.uniform(-0.01, 0.01),
+                    "geocode_status": "ok",
+                    "currency": "PEN",
+                    "balance": Decimal("1000.00"),
+                    "overdue_balance": Decimal("400.00"),
+                    "days_past_due": 40,
+                }
+                for n in range(COLLECTORS * STOPS_PER_COLLECTOR)
+            ],
+        )
+        accounts = dict(db.session.execute(select(Account.external_id, Account.id)).all())
+        from server.services.settings import get_settings
+
+        tz_today = (
+            datetime.now(UTC)
+            .astimezone(__import__("zoneinfo").ZoneInfo(get_settings().timezone))
+            .date()
+        )
+        start = datetime.now(UTC) - timedelta(hours=3)
+        db.session.execute(
+            insert(Assignment),
+            [
+                {
+                    "account_id": accounts[f"A{n}"],
+                    "collector_id": collectors[f"C{n // STOPS_PER_COLLECTOR:04d}"],
+                    "date": tz_today,
+                    "sequence": n % STOPS_PER_COLLECTOR,
+                    "eta": start + timedelta(minutes=25 * (n % STOPS_PER_COLLECTOR)),
+                    "status": "active",
+                }
+                for n in range(COLLECTORS * STOPS_PER_COLLECTOR)
+            ],
+        )
+        db.session.commit()
+        dispatcher = db.session.get(User, users["dispatcher"])
+        token, _ = issue_token(dispatcher)
+        db.engine.dispose()
+    return {"devices": credentials, "token": token}
+
+
+def start_server(
+    database_url: str, instance: Path, threads: int
+) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "SECRET_KEY": SECRET_KEY,
+        "INSTANCE_PATH": str(instance),
+    }
+    env.pop("REDIS_URL", None)
+    process = subprocess.Popen(
+        [
+            str(ROOT / ".venv/bin/gunicorn"),
+            "--workers",
+            "1",
+            "--worker-class",
+            "gthread",
+            "--threads",
+            str(threads),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "server:create_app()",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if requests.get(f"{base}/healthz", timeout=1).ok:
+                return process, base
+        except requests.ConnectionError:
+            time.sleep(0.2)
+    process.terminate()
+    raise SystemExit("server did not start")
+
+
+_local = threading.local()
+
+
+def session() -> requests.Session:
+    if not hasattr(_local, "session"):
+        _local.session = requests.Session()
+    return _local.session  # type: ignore[no-any-return]
+
+
+def bench_batches(
+    base: str, devices: list[dict[str, Any]], seconds: float, clients: int, offset_s: float
+) -> float:
+    """Fixes/s accepted while ``clients`` threads post batches of 50 for as long as asked."""
+    stop = time.monotonic() + seconds
+    counter = {"accepted": 0}
+    lock = threading.Lock()
+    origin = datetime.now(UTC) - timedelta(hours=2) + timedelta(seconds=offset_s)
+
+    def worker(index: int) -> None:
+        rng = random.Random(index)
+        mine = devices[index::clients]
+        round_ = 0
+        while time.monotonic() < stop:
+            for device in mine:
+                if time.monotonic() >= stop:
+                    break
+                lat, lon = device["home"]
+                first = origin + timedelta(seconds=round_ * 50)
+                batch = [
+                    {
+                        "fix_time": (first + timedelta(seconds=k)).isoformat(),
+                        "lat": lat + rng.uniform(-1e-4, 1e-4),
+                        "lon": lon + rng.uniform(-1e-4, 1e-4),
+                        "accuracy_m": 8.0,
+                        "speed_mps": 1.2,
+                        "battery_pct": 80.0,
+                    }
+                    for k in range(50)
+                ]
+                response = session().post(
+                    f"{base}/api/v1/tracking/positions",
+                    json={"positions": batch},
+                    headers={"Authorization": f"Bearer {device['secret']}"},
+                    timeout=30,
+                )
+                response.raise_for_status()
+                with lock:
+                    counter["accepted"] += response.json()["accepted"]
+            round_ += 1
+
+    began = time.monotonic()
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(worker, range(clients)))
+    return counter["accepted"] / (time.monotonic() - began)
+
+
+def bench_osmand(
+    base: str, devices: list[dict[str, Any]], rate: float, seconds: float
+) -> tuple[float, float, float]:
+    """Offer ``rate`` single-fix GETs per second; return achieved rate, p50 and p99 in ms."""
+    total = int(rate * seconds)
+    clients = 24
+    latencies: list[float] = []
+    lock = threading.Lock()
+    began = time.monotonic() + 0.2
+
+    def worker(index: int) -> None:
+        for n in range(index, total, clients):
+            scheduled = began + n / rate
+            delay = scheduled - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+            device = devices[n % len(devices)]
+            lat, lon = device["home"]
+            response = session().get(
+                f"{base}/osmand",
+                params={
+                    "id": device["tracking_id"],
+                    "lat": lat,
+                    "lon": lon,
+                    "timestamp": int(time.time() * 1000) - 1000 + n % 1000,
+                    "speed": 1.5,
+                    "accuracy": 9,
+                    "batt": 77,
+                },
+                timeout=30,
+            )
+            response.raise_for_status()
+            with lock:
+                latencies.append((time.monotonic() - scheduled) * 1000)
+
+    with ThreadPoolExecutor(clients) as pool:
+        list(pool.map(worker, range(clients)))
+    elapsed = time.monotonic() - began
+    latencies.sort()
+    p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
+    return len(latencies) / elapsed, statistics.median(latencies), p99
+
+
+def bench_live(base: str, token: str, runs: int) -> tuple[float, int]:
+    timings = []
+    features = 0
+    for _ in range(runs):
+        began = time.perf_counter()
+        response = session().get(
+            f"{base}/api/v1/tracking/live", headers={"Authorization": f"Bearer {token}"}, timeout=30
+        )
+        response.raise_for_status()
+        timings.append((time.perf_counter() - began) * 1000)
+        features = len(response.json()["features"])
+    return statistics.median(timings), features
+
+
+def bench_fanout(
+    base: str, token: str, device: dict[str, Any], subscribers: int, runs: int
+) -> list[float]:
+    """Seconds from posting one fix until the last of ``subscribers`` SSE clients has it."""
+    received: list[list[float]] = [[] for _ in range(subscribers)]
+    connected = threading.Barrier(subscribers + 1, timeout=60)
+    done = threading.Event()
+
+    def listen(index: int) -> None:
+        with requests.get(
+            f"{base}/api/v1/tracking/stream",
+            stream=True,
+            timeout=120,
+            headers={"Authorization": f"Bearer {token}"},
+        ) as response:
+            lines = response.iter_lines(decode_unicode=True)
+            for line in lines:
+                if line.startswith("retry:"):
+                    connected.wait()
+                elif line == "event: position":
+                    received[index].append(time.perf_counter())
+                    if len(received[index]) >= runs or done.is_set():
+                        return
+
+    threads = [threading.Thread(target=listen, args=(i,), daemon=True) for i in range(subscribers)]
+    for thread in threads:
+        thread.start()
+    connected.wait()
+    time.sleep(0.5)
+    spans = []
+    lat, lon = device["home"]
+    for run in range(runs):
+        fix = {"fix_time": datetime.now(UTC).isoformat(), "lat": lat + run * 1e-4, "lon": lon}
+        sent = time.perf_counter()
+        session().post(
+            f"{base}/api/v1/tracking/positions",
+            json={"positions": [fix]},
+            headers={"Authorization": f"Bearer {device['secret']}"},
+            timeout=30,
+        ).raise_for_status()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(len(r) <= run for r in received):
+            time.sleep(0.005)
+        arrivals = [r[run] for r in received if len(r) > run]
+        if len(arrivals) < subscribers:
+            spans.append(float("inf"))
+        else:
+            spans.append(max(arrivals) - sent)
+        time.sleep(0.3)
+    done.set()
+    return spans
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
+    parser.add_argument("--seconds", type=float, default=6.0, help="per ingestion/OsmAnd run")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--clients", type=int, default=6, help="parallel batch posters")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
+        instance = Path(tmp)
+        database_url = args.database_url or f"sqlite:///{instance / 'bench.db'}"
+        engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+        print(f"Seeding {COLLECTORS} collectors on {engine}...", flush=True)
+        data = seed(database_url, instance)
+        server, base = start_server(database_url, instance, threads=256)
+        try:
+            rows: list[tuple[str, str, str]] = []
+            batch_rates = [
+                bench_batches(base, data["devices"], args.seconds, args.clients, run * 3600.0)
+                for run in range(args.runs)
+            ]
+            rows.append(
+                (
+                    "batch ingestion (50/batch)",
+                    f"{statistics.median(batch_rates):,.0f} fixes/s",
+                    ">= 10,000 fixes/s",
+                )
+            )
+            osmand = [
+                bench_osmand(base, data["devices"], 300.0, args.seconds) for _ in range(args.runs)
+            ]
+            rows.append(
+                (
+                    "OsmAnd single fix, offered 300/s",
+                    f"{statistics.median(o[0] for o in osmand):.0f} req/s, "
+                    f"p50 {statistics.median(o[1] for o in osmand):.1f} ms, "
+                    f"p99 {statistics.median(o[2] for o in osmand):.1f} ms",
+                    "300 req/s, p99 < 50 ms",
+                )
+            )
+            live_ms, features = bench_live(base, data["token"], runs=max(10, args.runs))
+            rows.append((f"live view ({features} collectors)", f"{live_ms:.0f} ms", "< 100 ms"))
+            spans = bench_fanout(base, data["token"], data["devices"][0], 200, max(5, args.runs))
+            rows.append(
+                (
+                    "SSE fan-out to 200 subscribers",
+                    f"{statistics.median(spans) * 1000:.0f} ms",
+                    "< 1 s",
+                )
+            )
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+        width = max(len(r[0]) for r in rows)
+        value_width = max(len(r[1]) for r in rows)
+        print(
+            f"\nTracking benchmark on {engine}, medians of {args.runs}+ runs "
+            f"(gunicorn 1 worker gthread, loopback)"
+        )
+        print(f"{'measure':<{width}}  {'result':<{value_width}}  goal")
+        for name, value, goal in rows:
+            print(f"{name:<{width}}  {value:<{value_width}}  {goal}")
+        print(json.dumps({"engine": engine, "batch_fixes_per_s": batch_rates}), file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

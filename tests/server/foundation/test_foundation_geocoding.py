@@ -1,0 +1,80 @@
+"""Geocoding pending accounts through geopy against a local Nominatim-compatible server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+from flask import Flask
+
+from server.extensions import db
+from server.models import Account
+from server.services.geocoding import geocode_pending
+
+KNOWN = {"Jr. Junín 123, Cercado de Lima": ("-12.0464", "-77.0428")}
+
+
+class NominatimHandler(BaseHTTPRequestHandler):
+    """Answers /search like Nominatim: a JSON list of places, empty when unknown."""
+
+    queries: list[str] = []
+
+    def do_GET(self) -> None:
+        query = parse_qs(urlparse(self.path).query)["q"][0]
+        self.queries.append(query)
+        places = []
+        if query in KNOWN:
+            lat, lon = KNOWN[query]
+            places = [
+                {
+                    "lat": lat,
+                    "lon": lon,
+                    "display_name": query,
+                    "place_id": 1,
+                    "boundingbox": [lat, lat, lon, lon],
+                }
+            ]
+        body = json.dumps(places).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+
+@pytest.fixture()
+def nominatim() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NominatimHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_pending_accounts_are_geocoded(app: Flask, factory: Any, nominatim: str) -> None:
+    app.config.update(GEOCODER="nominatim", GEOCODER_URL=nominatim)
+    found = factory.account(
+        "G-1", lat=None, lon=None, address="Jr. Junín 123", district="Cercado de Lima"
+    )
+    lost = factory.account(
+        "G-2", lat=None, lon=None, address="Calle Inexistente 9", district="Ninguno"
+    )
+    result = geocode_pending(limit=10, min_delay_s=0.0)
+    assert result == {"geocoded": 1, "failed": 1}
+    db.session.refresh(found)
+    db.session.refresh(lost)
+    assert (found.lat, found.lon, found.geocode_status) == (-12.0464, -77.0428, "ok")
+    assert lost.geocode_status == "failed"
+    assert NominatimHandler.queries[-2:] == [
+        "Jr. Junín 123, Cercado de Lima",
+        "Calle Inexistente 9, Ninguno",
+    ]
