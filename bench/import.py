@@ -22,13 +22,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from flask_migrate import upgrade  # noqa: E402
-from sqlalchemy import text  # noqa: E402
+from flask_migrate import upgrade
+from sqlalchemy import text
 
-from server import create_app  # noqa: E402
-from server.auth import hash_password, issue_token  # noqa: E402
-from server.extensions import db  # noqa: E402
-from server.models import User  # noqa: E402
+from server import create_app
+from server.auth import hash_password, issue_token
+from server.extensions import db
+from server.models import User
 
 HEADER = "Cuenta;Nombre;DNI;Teléfono;Dirección;Distrito;Latitud;Longitud;Saldo;Saldo Vencido;Días Mora;Segmento\n"
 

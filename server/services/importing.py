@@ -452,9 +452,7 @@ def import_portfolio(
                 select(Account.external_id, Account.id).where(
                     Account.portfolio_id == portfolio.id, Account.external_id.in_(chunk)
                 )
-            )
-
-            .all()
+            ).all()
         )
     snapshots = [
         {
@@ -602,9 +600,7 @@ def import_payments(
                         Account.portfolio_id == portfolio.id,
                         Account.external_id.in_(id_list[start : start + 900]),
                     )
-                )
-    
-                .all()
+                ).all()
             )
     receipts = {r["receipt_number"] for _, r in rows if r["receipt_number"]}
     field_receipts: set[str] = set()

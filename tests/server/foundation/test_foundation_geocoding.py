@@ -13,7 +13,6 @@ import pytest
 from flask import Flask
 
 from server.extensions import db
-from server.models import Account
 from server.services.geocoding import geocode_pending
 
 KNOWN = {"Jr. Junín 123, Cercado de Lima": ("-12.0464", "-77.0428")}
