@@ -21,7 +21,12 @@ def _login_limit() -> str:
 
 @blp.route("/token")
 class TokenView(MethodView):
-    decorators = [limiter.limit(_login_limit, methods=["POST"])]
+    # Only failed sign-ins count against the limit, so a busy office is not locked out.
+    decorators = [
+        limiter.limit(
+            _login_limit, methods=["POST"], deduct_when=lambda response: response.status_code == 401
+        )
+    ]
 
     @blp.doc(security=[])
     @blp.arguments(TokenRequestSchema)
