@@ -212,7 +212,9 @@ def test_logs_never_contain_passwords_or_tokens(
 def test_successful_sign_ins_are_not_limited(client: FlaskClient) -> None:
     _real_user("ana", "dispatcher", "s3cret-pass")
     statuses = {
-        client.post("/api/v1/auth/token", json={"username": "ana", "password": "s3cret-pass"}).status_code
+        client.post(
+            "/api/v1/auth/token", json={"username": "ana", "password": "s3cret-pass"}
+        ).status_code
         for _ in range(12)
     }
     assert statuses == {200}
