@@ -26,7 +26,8 @@ run: $(VENV)/.installed
 	@echo "  API docs: http://127.0.0.1:$(PORT)/api/docs"
 	@echo "  Demo logins (password: $${DEMO_PASSWORD:-demo}): admin, dispatcher, manager, collector01 ... collector25"
 	@echo ""
-	$(BIN)/flask run --host 127.0.0.1 --port $(PORT) --no-reload
+	$(BIN)/gunicorn --workers 1 --worker-class gthread --threads 32 --bind 127.0.0.1:$(PORT) \
+		--access-logfile - --log-level warning "server:create_app()"
 
 ## serve: production shape, gunicorn with several workers against DATABASE_URL
 serve: $(VENV)/.installed
