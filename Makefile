@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 5000
 export FLASK_APP := server
 
-.PHONY: run serve test lint typecheck unit test-sqlite test-postgres browsers bench migration clean
+.PHONY: run serve test lint typecheck test-sqlite test-postgres test-tools bench migration clean
 
 $(VENV)/.installed: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,7 +36,7 @@ serve: $(VENV)/.installed
 		--bind $${BIND:-127.0.0.1:$(PORT)} --access-logfile - "server:create_app()"
 
 ## test: lint, type-check, then the whole suite on SQLite and on a throwaway PostgreSQL
-test: $(VENV)/.dev-installed browsers lint typecheck test-sqlite test-postgres
+test: $(VENV)/.dev-installed test-tools lint typecheck test-sqlite test-postgres
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
@@ -51,8 +51,8 @@ test-sqlite: $(VENV)/.dev-installed
 test-postgres: $(VENV)/.dev-installed
 	scripts/with_postgres.sh scripts/pytest.sh -q -m "not browser"
 
-browsers: $(VENV)/.dev-installed
-	@scripts/install_browser.sh
+test-tools:
+	@scripts/install_test_tools.sh
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/import.py
