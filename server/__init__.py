@@ -10,6 +10,7 @@ from typing import Any
 from flask import Flask
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server.config import load_config
 from server.errors import register_error_handlers
@@ -38,6 +39,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=settings["INSTANCE_PATH"])
     app.config.update(settings)
     configure_logging(app)
+    hops = int(app.config["TRUSTED_PROXY_HOPS"])
+    if hops:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)  # type: ignore[method-assign]
 
     db.init_app(app)
     migrate.init_app(

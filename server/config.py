@@ -65,6 +65,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "GEOCODER_URL": os.environ.get("GEOCODER_URL") or None,
         "GEOCODER_USER_AGENT": os.environ.get("GEOCODER_USER_AGENT", "cobranza-campo"),
         "OSRM_URL": os.environ.get("OSRM_URL") or None,
+        # Map tiles for the pages; an empty TILE_URL draws zones, routes and markers on a
+        # plain background (offline installs).
+        "TILE_URL": os.environ.get("TILE_URL", "https://tile.openstreetmap.org/{z}/{x}/{y}.png"),
+        "TILE_ATTRIBUTION": os.environ.get("TILE_ATTRIBUTION", "&copy; OpenStreetMap contributors"),
         "DEMO_PASSWORD": os.environ.get("DEMO_PASSWORD", "demo"),
         "LOGIN_RATE_LIMIT": os.environ.get("LOGIN_RATE_LIMIT", "10 per minute"),
         "RATELIMIT_STORAGE_URI": os.environ.get("REDIS_URL") or "memory://",
@@ -85,6 +89,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
             },
             "security": [{"bearerAuth": []}],
         },
+        # Behind a reverse proxy, how many X-Forwarded-* hops to trust (client address for
+        # rate limits, https scheme for links).
+        "TRUSTED_PROXY_HOPS": int(os.environ.get("TRUSTED_PROXY_HOPS", "0")),
         "JSON_SORT_KEYS": False,
         "TESTING": False,
     }
