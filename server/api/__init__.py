@@ -25,6 +25,7 @@ BLUEPRINT_MODULES = [
     "deposits.views",
     "tracking.views",
     "device_protocols.views",
+    "plans.views",
 ]
 
 

@@ -1,6 +1,8 @@
-"""Reading an uploaded file from multipart form data or from the raw request body."""
+"""Reading an uploaded import file and answering its report."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import current_app, request
 
@@ -32,3 +34,16 @@ def uploaded_file() -> tuple[bytes, str | None]:
             413, "File too large", f"Imports are limited to {limit // (1024 * 1024)} MB."
         )
     return data, name
+
+
+def import_result(report: dict[str, Any]) -> dict[str, Any]:
+    """The report of a committed import; a strict import with bad rows is a 422 instead."""
+    if not report["committed"]:
+        raise ProblemError(
+            422,
+            "Import rejected",
+            "Strict mode: rows failed validation, nothing was written.",
+            errors=report["errors"],
+            report=report,
+        )
+    return report

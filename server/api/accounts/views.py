@@ -15,9 +15,8 @@ from server.api.accounts.schemas import (
     ImportReportSchema,
 )
 from server.api.common import SelectPage
-from server.api.uploads import uploaded_file
+from server.api.uploads import import_result, uploaded_file
 from server.auth import require_roles
-from server.errors import ProblemError
 from server.services import accounts, importing
 
 blp = Blueprint(
@@ -55,15 +54,8 @@ class AccountImportView(MethodView):
     def post(self, args: dict[str, Any]) -> Any:
         """Import the creditor's portfolio file (CSV, XLSX or JSON); upsert by external id."""
         data, name = uploaded_file()
-        report = importing.import_portfolio(
-            data, name, args["portfolio"], args.get("as_of"), args["mode"]
-        ).as_dict()
-        if not report["committed"]:
-            raise ProblemError(
-                422,
-                "Import rejected",
-                "Strict mode: rows failed validation, nothing was written.",
-                errors=report["errors"],
-                report=report,
-            )
-        return report
+        return import_result(
+            importing.import_portfolio(
+                data, name, args["portfolio"], args.get("as_of"), args["mode"]
+            ).as_dict()
+        )

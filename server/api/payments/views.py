@@ -12,9 +12,8 @@ from server.api.payments.schemas import (
     ImportReportSchema,
     PaymentImportArgsSchema,
 )
-from server.api.uploads import uploaded_file
+from server.api.uploads import import_result, uploaded_file
 from server.auth import require_roles
-from server.errors import ProblemError
 from server.services import importing
 
 blp = Blueprint("payments", __name__, url_prefix="/api/v1/payments", description="Payments")
@@ -29,13 +28,6 @@ class PaymentImportView(MethodView):
     def post(self, args: dict[str, Any]) -> Any:
         """Import posted payments; a receipt already taken in the field is not counted twice."""
         data, name = uploaded_file()
-        report = importing.import_payments(data, name, args["portfolio"], args["mode"]).as_dict()
-        if not report["committed"]:
-            raise ProblemError(
-                422,
-                "Import rejected",
-                "Strict mode: rows failed validation, nothing was written.",
-                errors=report["errors"],
-                report=report,
-            )
-        return report
+        return import_result(
+            importing.import_payments(data, name, args["portfolio"], args["mode"]).as_dict()
+        )

@@ -16,7 +16,7 @@ from server.api.tracking.schemas import (
     PositionsBatchSchema,
     TrackArgsSchema,
 )
-from server.auth import current_collector, current_device, require_roles
+from server.auth import accept_query_token, current_collector, current_device, require_roles
 from server.errors import ProblemError
 from server.services import tracking as tracking_service
 
@@ -51,6 +51,7 @@ class LiveView(MethodView):
 
 @blp.route("/tracking/stream")
 class StreamView(MethodView):
+    @accept_query_token  # EventSource cannot send an Authorization header
     @require_roles("dispatcher", "manager")
     @blp.doc(
         responses={

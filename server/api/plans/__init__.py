@@ -1,0 +1,1 @@
+"""Route plans: planning jobs, dispatcher edits, publication and the priority ranking."""
