@@ -10,6 +10,8 @@ from server.auth import current_collector
 from server.errors import ProblemError
 from server.extensions import db
 from server.models import Account, Assignment, Portfolio
+from server.services import audit
+from server.services.zones import assign_accounts_to_zones
 
 BUCKETS = {
     "current": (0, 0),
@@ -59,4 +61,20 @@ def get_account(account_id: int) -> Account:
     ).scalar_one_or_none()
     if account is None:
         raise ProblemError(404, "Not Found", f"Account {account_id} does not exist.")
+    return account
+
+
+def update_account(account_id: int, changes: dict[str, Any]) -> Account:
+    """A dispatcher's correction: a placed pin, a new phone, visit windows, what may be offered."""
+    account = get_account(account_id)
+    if ("lat" in changes) != ("lon" in changes):
+        raise ProblemError(422, "Invalid location", errors={"lat": ["Send lat and lon together."]})
+    for key, value in changes.items():
+        setattr(account, key, value)
+    if "lat" in changes:
+        account.geocode_status = "manual" if changes["lat"] is not None else "pending"
+        db.session.flush()
+        assign_accounts_to_zones([account.id])
+    audit.record("update", "account", account.id, fields=sorted(changes))
+    db.session.commit()
     return account

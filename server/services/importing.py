@@ -480,6 +480,8 @@ def import_portfolio(
         rejected=report.rejected,
     )
     db.session.commit()
+    if report.created or report.updated:
+        start_background_geocoding()
     return report
 
 
@@ -513,6 +515,17 @@ def _imported_payment_keys(account_ids: set[int]) -> set[tuple[Any, ...]]:
         )
         keys.update(_payment_key(*row) for row in rows)
     return keys
+
+
+def start_background_geocoding() -> None:
+    """Queue geocoding of accounts still without coordinates, when a geocoder is set up."""
+    from flask import current_app
+
+    if current_app.config.get("GEOCODER") and current_app.config.get("GEOCODER_URL"):
+        from server import jobs
+        from server.services.geocoding import geocode_pending
+
+        jobs.enqueue("geocoding", geocode_pending)
 
 
 def _actor_id() -> int | None:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
+from server.api.fields import latitude, longitude
 from server.services.accounts import BUCKETS
 
 IMPORT_BODY_DOC = {
@@ -48,6 +49,18 @@ class AccountSchema(Schema):
     negotiation_options = fields.Dict(allow_none=True)
     zone_id = fields.Integer(allow_none=True)
     updated_at = fields.AwareDateTime()
+
+
+class AccountUpdateSchema(Schema):
+    phones = fields.List(fields.String(validate=validate.Length(min=3, max=32)))
+    address = fields.String(validate=validate.Length(max=255))
+    district = fields.String(allow_none=True, validate=validate.Length(max=80))
+    lat = latitude(allow_none=True)
+    lon = longitude(allow_none=True)
+    segment = fields.String(allow_none=True, validate=validate.Length(max=40))
+    preferred_windows = fields.List(fields.Dict())
+    negotiation_options = fields.Dict(allow_none=True)
+    active = fields.Boolean()
 
 
 class AccountListArgsSchema(Schema):

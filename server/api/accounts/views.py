@@ -11,6 +11,7 @@ from server.api.accounts.schemas import (
     IMPORT_BODY_DOC,
     AccountListArgsSchema,
     AccountSchema,
+    AccountUpdateSchema,
     ImportArgsSchema,
     ImportReportSchema,
 )
@@ -42,6 +43,13 @@ class AccountView(MethodView):
     def get(self, account_id: int) -> Any:
         """Read an account (404 for a collector it is not assigned to)."""
         return accounts.get_account(account_id)
+
+    @require_roles("dispatcher")
+    @blp.arguments(AccountUpdateSchema)
+    @blp.response(200, AccountSchema)
+    def patch(self, changes: dict[str, Any], account_id: int) -> Any:
+        """Correct an account: place its pin on the map, phones, visit windows, offers."""
+        return accounts.update_account(account_id, changes)
 
 
 @blp.route("/import")

@@ -217,3 +217,24 @@ def test_client_errors_are_problem_details(
     assert response.content_type == "application/problem+json"
     assert {"type", "title", "status", "detail", "instance"} <= set(response.json)
     assert response.json["status"] == status
+
+
+def test_dispatcher_places_a_pending_account_on_the_map(
+    client: FlaskClient, staff: dict[str, Any], factory: Any, auth_header: Any
+) -> None:
+    account = factory.account("NOPIN", lat=None, lon=None)
+    headers = auth_header("dispatcher")
+    client.post("/api/v1/zones", headers=headers, json={"name": "Centro", "geometry": LIMA_BLOCK})
+    placed = client.patch(
+        f"/api/v1/accounts/{account.id}", headers=headers, json={"lat": -12.05, "lon": -77.03}
+    )
+    assert placed.status_code == 200
+    assert (placed.json["geocode_status"], placed.json["zone_id"]) == ("manual", 1)
+    half = client.patch(f"/api/v1/accounts/{account.id}", headers=headers, json={"lat": -12.0})
+    assert half.status_code == 422
+    assert (
+        client.patch(
+            f"/api/v1/accounts/{account.id}", headers=auth_header("manager"), json={"active": False}
+        ).status_code
+        == 403
+    )

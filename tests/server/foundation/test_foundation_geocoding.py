@@ -12,7 +12,9 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from flask import Flask
 
+from server import jobs
 from server.extensions import db
+from server.models import Account
 from server.services.geocoding import geocode_pending
 
 KNOWN = {"Jr. Junín 123, Cercado de Lima": ("-12.0464", "-77.0428")}
@@ -77,3 +79,24 @@ def test_pending_accounts_are_geocoded(app: Flask, factory: Any, nominatim: str)
         "Jr. Junín 123, Cercado de Lima",
         "Calle Inexistente 9, Ninguno",
     ]
+
+
+def test_import_starts_background_geocoding(
+    app: Flask, client: Any, staff: Any, auth_header: Any, nominatim: str
+) -> None:
+
+    app.config.update(GEOCODER="nominatim", GEOCODER_URL=nominatim)
+    csv_text = "cuenta;nombre;direccion;distrito\nG-9;Ana;Jr. Junín 123;Cercado de Lima\n"
+    response = client.post(
+        "/api/v1/accounts/import",
+        data=csv_text.encode(),
+        headers=auth_header("dispatcher"),
+        content_type="text/csv",
+    )
+    assert response.json["created"] == 1
+    jobs.wait_for_queue("geocoding")
+    db.session.expire_all()
+    account = db.session.execute(
+        db.select(Account).where(Account.external_id == "G-9")
+    ).scalar_one()
+    assert (account.geocode_status, account.lat) == ("ok", -12.0464)
