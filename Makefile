@@ -56,6 +56,8 @@ test-tools:
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/import.py
+	$(BIN)/python bench/sync.py
+	$(BIN)/python bench/routing.py --time-limit 10 --instances C101 R101 RC101 R201 X-n101-k25
 
 ## migration: rewrite the initial migration from the models (pre-release only)
 migration: $(VENV)/.installed

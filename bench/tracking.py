@@ -21,6 +21,7 @@ import json
 import os
 import random
 import secrets
+import signal
 import socket
 import statistics
 import subprocess
@@ -34,6 +35,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import requests
 
@@ -61,6 +63,7 @@ def seed(database_url: str, instance: Path) -> dict[str, Any]:
     from server.auth import hash_device_credential, hash_password, issue_token
     from server.extensions import db
     from server.models import Account, Assignment, Collector, Device, Portfolio, User
+    from server.services.settings import get_settings
 
     app = create_app(
         {
@@ -147,13 +150,7 @@ def seed(database_url: str, instance: Path) -> dict[str, Any]:
             ],
         )
         accounts = dict(db.session.execute(select(Account.external_id, Account.id)).all())
-        from server.services.settings import get_settings
-
-        tz_today = (
-            datetime.now(UTC)
-            .astimezone(__import__("zoneinfo").ZoneInfo(get_settings().timezone))
-            .date()
-        )
+        tz_today = datetime.now(ZoneInfo(get_settings().timezone)).date()
         start = datetime.now(UTC) - timedelta(hours=3)
         db.session.execute(
             insert(Assignment),
@@ -206,13 +203,13 @@ def start_server(
         env=env,
     )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"{base}/healthz", timeout=1).ok:
+            if requests.get(f"{base}/healthz", timeout=5).ok:
                 return process, base
-        except requests.ConnectionError:
-            time.sleep(0.2)
+        except requests.RequestException:
+            time.sleep(0.5)
     process.terminate()
     raise SystemExit("server did not start")
 
@@ -390,6 +387,8 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clients", type=int, default=6, help="parallel batch posters")
     args = parser.parse_args()
+    # Make SIGTERM unwind through `finally`, so the server process never outlives the bench.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
         instance = Path(tmp)
         database_url = args.database_url or f"sqlite:///{instance / 'bench.db'}"
@@ -397,6 +396,7 @@ def main() -> None:
         print(f"Seeding {COLLECTORS} collectors on {engine}...", flush=True)
         data = seed(database_url, instance)
         server, base = start_server(database_url, instance, threads=256)
+        print(f"Server up at {base}; measuring...", flush=True)
         try:
             rows: list[tuple[str, str, str]] = []
             batch_rates = [
@@ -434,7 +434,11 @@ def main() -> None:
             )
         finally:
             server.terminate()
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                server.kill()  # SSE connections keep gthread workers from a graceful stop
+                server.wait()
         width = max(len(r[0]) for r in rows)
         value_width = max(len(r[1]) for r in rows)
         print(

@@ -160,12 +160,13 @@ def match_payments(
     matched: dict[Hashable, list[Payment]] = {p.promise_id: [] for p in ordered}
     totals: dict[Hashable, Decimal] = {p.promise_id: ZERO for p in ordered}
     targets = {p.promise_id: rules.kept_tolerance * p.amount for p in ordered}
+    ends = {p.promise_id: p.window_end(rules) for p in ordered}
     for payment in sorted(payments, key=lambda p: p.paid_on):
         if payment.paid_on > as_of:
             continue
         for promise in ordered:
             pid = promise.promise_id
-            in_window = promise.created_on <= payment.paid_on <= promise.window_end(rules)
+            in_window = promise.created_on <= payment.paid_on <= ends[pid]
             if in_window and totals[pid] < targets[pid]:
                 matched[pid].append(payment)
                 totals[pid] += payment.amount
@@ -180,17 +181,18 @@ def judge_promise(
     rules: PromiseRules = PromiseRules(),
 ) -> PromiseOutcome:
     """Judge one promise given the payments matched to it (see ``match_payments``)."""
-    due = [i for i in promise.installments if i.due_date + rules.grace <= as_of]
+    grace = rules.grace
+    due = [i for i in promise.installments if i.due_date + grace <= as_of]
     if not due:
         return PromiseOutcome(promise, PromiseStatus.PENDING, ZERO, tuple(matched))
-    horizon = due[-1].due_date + rules.grace
+    horizon = due[-1].due_date + grace
     arrived = [p for p in matched if p.paid_on <= horizon]
     amount_matched = sum((p.amount for p in arrived), ZERO)
     promised_so_far = ZERO
     kept = True
     for installment in due:
         promised_so_far += installment.amount
-        cutoff = installment.due_date + rules.grace
+        cutoff = installment.due_date + grace
         paid_so_far = sum((p.amount for p in arrived if p.paid_on <= cutoff), ZERO)
         if paid_so_far < rules.kept_tolerance * promised_so_far:
             kept = False

@@ -82,16 +82,24 @@ class ServerApi:
         return dict(response.json())
 
     def push(self, body: dict[str, Any]) -> dict[str, Any]:
-        return dict(self.request("POST", "/api/v1/sync/push", json=body).json())
+        return _json(self.request("POST", "/api/v1/sync/push", json=body))
 
     def pull(self, cursor: str | None) -> dict[str, Any]:
         params = {"cursor": cursor} if cursor else {}
-        return dict(self.request("GET", "/api/v1/sync/pull", params=params).json())
+        return _json(self.request("GET", "/api/v1/sync/pull", params=params))
 
     def post_positions(self, body: dict[str, Any]) -> requests.Response:
         return self.request(
             "POST", "/api/v1/tracking/positions", ok=(200, 201, 202, 404), json=body
         )
+
+
+def _json(response: requests.Response) -> dict[str, Any]:
+    """The body as JSON; a body mangled on the way is a network failure, not a server answer."""
+    try:
+        return dict(response.json())
+    except ValueError as exc:
+        raise TransientError(f"unreadable answer from {response.url}") from exc
 
 
 def _problem_detail(response: requests.Response) -> str:

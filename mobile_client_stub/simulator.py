@@ -159,6 +159,8 @@ class Simulator:
         if self.store.get("sim_start") is None:
             if not self.initial_pull():
                 return 3
+            if not self.store.stops_to_walk():
+                print("no stops to walk today: is a route published?", file=self.log)
             self.place_day()
         while stops := self.store.stops_to_walk():
             stop = stops[0]

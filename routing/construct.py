@@ -21,6 +21,7 @@ import numpy.typing as npt
 
 from routing.evaluate import INFEASIBLE, first_start, ready_after_break
 from routing.model import CollectorShift, ProblemData, Route, Solution
+from routing.zones import balanced_territories, planar_km
 
 IntArray = npt.NDArray[np.int64]
 _NO_GAIN = -1.0
@@ -318,12 +319,46 @@ class Builder:
 
 
 def construct(data: ProblemData, start: Solution | None = None) -> Solution:
-    """A feasible first plan, optionally keeping the routes of ``start`` where they still fit."""
+    """A feasible first plan, optionally keeping the routes of ``start`` where they still fit.
+
+    When collectors start from different places, each first fills its own territory (balanced,
+    compact, nearest its home), then everybody competes for what is left: routes come out
+    compact instead of criss-crossing the city after the most valuable doors.
+    """
     builder = Builder(data)
     if start is not None:
         builder.seed(start)
+    territory = _territories(data)
+    if territory is not None:
+        everywhere = builder.allowed
+        builder.allowed = everywhere & (
+            territory[None, :] == np.arange(len(data.collectors))[:, None]
+        )
+        builder.fill()
+        builder.allowed = everywhere
     builder.fill()
     return builder.solution()
+
+
+def _territories(data: ProblemData) -> IntArray | None:
+    """Each visit's territory, numbered by the collector it suits (or None when pointless)."""
+    k = len(data.collectors)
+    starts = {c.start_location for c in data.collectors}
+    if k < 2 or len(starts) < 2 or len(data.visits) < 4 * k:
+        return None
+    points = planar_km(data.coordinates)
+    doors = points[[v.location for v in data.visits]]
+    labels = balanced_territories(doors, k, slack=0.1)
+    centres = np.array([doors[labels == z].mean(axis=0) for z in range(k)])
+    homes = points[[c.start_location for c in data.collectors]]
+    distance = ((homes[:, None, :] - centres[None, :, :]) ** 2).sum(axis=2)
+    owner = np.full(k, -1, dtype=np.int64)  # territory -> collector, nearest pairs first
+    for flat in np.argsort(distance, axis=None).tolist():
+        collector, zone = divmod(flat, k)
+        if owner[zone] < 0 and collector not in owner:
+            owner[zone] = collector
+    result: IntArray = owner[labels]
+    return result
 
 
 def repair(

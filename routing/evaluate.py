@@ -65,10 +65,6 @@ class Evaluation:
     distance_m: int
     dropped: tuple[str, ...]
 
-    def objective(self, value_weight_s: int, total_value: int) -> int:
-        """Travel plus uncollected value priced in seconds (lower is better)."""
-        return (total_value - self.value) * value_weight_s + self.travel_s
-
 
 def first_start(windows: Sequence[tuple[int, int]], ready_s: int) -> int:
     """Earliest service start at or after ``ready_s`` inside a window, or ``INFEASIBLE``."""

@@ -211,7 +211,6 @@ def ortools_improve(
         return None
     result = []
     for v, collector in enumerate(data.collectors):
-        index = routing.NextVar(routing.Start(v))
         ids = []
         index = assignment.Value(routing.NextVar(routing.Start(v)))
         while not routing.IsEnd(index):
@@ -221,11 +220,18 @@ def ortools_improve(
     return Solution(tuple(result))
 
 
-def _improve_task(
-    data: ProblemData, start: Solution | None, time_limit_s: float, params: SolveParams
+def improve_until(
+    data: ProblemData, start: Solution | None, deadline: float, params: SolveParams
 ) -> Solution | None:
-    """Process-pool entry point: improve one zone problem, return its routes."""
-    return ortools_improve(data, start, time_limit_s, params)
+    """Process-pool entry point: improve until a wall-clock ``deadline`` (``time.time()``).
+
+    A deadline rather than a duration, because starting a process and importing OR-Tools
+    takes a variable share of the budget on a busy machine.
+    """
+    limit = deadline - time.time() - 0.1
+    if limit <= 0.05:
+        return start
+    return ortools_improve(data, start, limit, params)
 
 
 # -- the planner ---------------------------------------------------------------------------
@@ -325,11 +331,10 @@ def _solve_whole(data: ProblemData, params: SolveParams, tracker: _Tracker) -> N
         result = ortools_improve(data, starts[strategies[0]], budget, params, on_solution)
         tracker.offer(result, "local search")
     else:
+        deadline = time.time() + budget
         with _pool(min(params.workers, len(strategies))) as pool:
-            # Process start-up (importing OR-Tools) eats into the budget: leave it room.
             futures = [
-                pool.submit(_improve_task, data, starts[s], max(0.3, budget - 1.5), params)
-                for s in strategies
+                pool.submit(improve_until, data, starts[s], deadline, params) for s in strategies
             ]
             for future, name in zip(futures, strategies, strict=True):
                 tracker.offer(future.result(), f"local search ({name})")
@@ -337,7 +342,7 @@ def _solve_whole(data: ProblemData, params: SolveParams, tracker: _Tracker) -> N
 
 
 def _zone_groups(
-    data: ProblemData, solution: Solution, params: SolveParams, seed: int
+    data: ProblemData, solution: Solution, params: SolveParams, round_index: int
 ) -> list[tuple[list[str], list[str]]]:
     """Groups of neighbouring collectors with their routed visits and nearby dropped ones."""
     coordinates = data.coordinates
@@ -350,8 +355,10 @@ def _zone_groups(
         anchors[c] = (
             coordinates[places].mean(axis=0) if places else coordinates[collector.start_location]
         )
-    k = max(1, math.ceil(len(data.collectors) / params.zone_size))
-    labels = balanced_territories(anchors, k, slack=0.0, seed=seed)
+    # Vary the zone size from round to round so the borders move, not just the seeds.
+    size = params.zone_size + (0 if round_index == 0 else round_index % 3 - 1)
+    k = max(1, math.ceil(len(data.collectors) / max(2, size)))
+    labels = balanced_territories(anchors, k, slack=0.0, seed=params.seed + round_index)
     collectors: list[list[str]] = [[] for _ in range(k)]
     visits: list[list[str]] = [[] for _ in range(k)]
     for c, collector in enumerate(data.collectors):
@@ -382,27 +389,29 @@ def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -
     pool = _pool(workers) if workers > 1 else None
     round_index = 0
     try:
-        while tracker.remaining() > 1.0:
+        # Keep a second for merging, the last repair and explaining the dropped visits.
+        while tracker.remaining() > 2.0:
             assert tracker.best is not None
             best = tracker.best
-            groups = _zone_groups(data, best, params, params.seed + round_index)
-            rounds_left = 3 if round_index == 0 else 2
+            groups = _zone_groups(data, best, params, round_index)
+            available = tracker.remaining() - 1.0
             round_budget = (
-                tracker.remaining() / rounds_left if round_index < 2 else tracker.remaining()
+                available / (3 if round_index == 0 else 2) if round_index < 2 else available
             )
             waves = math.ceil(len(groups) / workers)
-            per_group = max(0.5, (round_budget - 0.5) / waves - 0.3)
+            slot = max(0.5, (round_budget - 0.3) / waves)
+            round_start = time.time()
             results: list[tuple[list[str], Future[Solution | None] | Solution | None]] = []
-            for collector_ids, visit_ids in groups:
+            for g, (collector_ids, visit_ids) in enumerate(groups):
                 sub = data.subset(collector_ids, visit_ids)
                 members = set(collector_ids)
                 sub_start = Solution(tuple(r for r in best.routes if r.collector_id in members))
+                # Zones run in waves of ``workers``; each wave has its own deadline.
+                deadline = round_start + (g // workers + 1) * slot
                 if pool is None:
-                    results.append(
-                        (collector_ids, _improve_task(sub, sub_start, per_group, params))
-                    )
+                    results.append((collector_ids, improve_until(sub, sub_start, deadline, params)))
                 else:
-                    task = pool.submit(_improve_task, sub, sub_start, per_group, params)
+                    task = pool.submit(improve_until, sub, sub_start, deadline, params)
                     results.append((collector_ids, task))
             merged: dict[str, Route] = {r.collector_id: r for r in best.routes}
             for collector_ids, outcome in results:

@@ -74,8 +74,25 @@ def _bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
+        if g.get("query_token_allowed"):
+            return request.args.get("access_token") or None
         return None
     return value.strip()
+
+
+def accept_query_token(view: F) -> F:
+    """Also read the bearer token from ``?access_token=`` for this view only.
+
+    A browser's EventSource cannot send headers, so the live map's SSE stream needs this;
+    every other endpoint keeps refusing tokens in URLs (they end up in logs and history).
+    """
+
+    @functools.wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        g.query_token_allowed = True
+        return view(*args, **kwargs)
+
+    return cast(F, wrapper)
 
 
 def authenticate_device(secret: str) -> Device | None:

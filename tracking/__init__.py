@@ -34,11 +34,13 @@ from tracking.status import (
     Assessment,
     CollectorStatus,
     PlannedStop,
+    PlanSummary,
     Progress,
     Situation,
     StatusSettings,
     advance_anchor,
     assess,
+    summarize_plan,
 )
 from tracking.track import Stop, detect_stops, track_distance_m, track_geojson, track_gpx
 from tracking.verification import (
@@ -66,6 +68,7 @@ __all__ = [
     "Outcome",
     "PipelineContext",
     "PipelineSettings",
+    "PlanSummary",
     "PlannedStop",
     "Position",
     "ProcessedFix",
@@ -88,6 +91,7 @@ __all__ = [
     "parse_timestamp",
     "photo_gps",
     "run_pipeline",
+    "summarize_plan",
     "track_distance_m",
     "track_geojson",
     "track_gpx",

@@ -7,6 +7,7 @@ track scans.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -80,6 +81,45 @@ class PlannedStop:
 
 
 @dataclass(frozen=True, slots=True)
+class PlanSummary:
+    """Today's plan reduced to what the rules read, so a database can compute it per collector
+    with one GROUP BY instead of shipping every stop.
+
+    The "last visit" is the one done latest; its drift is ``last_done_at - last_done_eta``.
+    """
+
+    planned: int = 0
+    done: int = 0
+    next_eta: datetime | None = None
+    """Earliest ETA among stops not visited yet."""
+    last_done_at: datetime | None = None
+    last_done_eta: datetime | None = None
+    nearest_stop_m: float | None = None
+    """Distance from the latest fix to the nearest planned stop."""
+
+
+def summarize_plan(stops: Sequence[PlannedStop], latest: Position | None) -> PlanSummary:
+    """Reduce a list of stops (and the latest fix) to a :class:`PlanSummary`."""
+    done = [stop for stop in stops if stop.done_at is not None]
+    timed_done = [(stop.done_at, stop.eta) for stop in done if stop.done_at and stop.eta]
+    pending_etas = [stop.eta for stop in stops if stop.done_at is None and stop.eta]
+    last_done_at, last_done_eta = max(timed_done) if timed_done else (None, None)
+    distances = (
+        [haversine_m(stop.lat, stop.lon, latest.lat, latest.lon) for stop in stops]
+        if latest is not None
+        else []
+    )
+    return PlanSummary(
+        planned=len(stops),
+        done=len(done),
+        next_eta=min(pending_etas, default=None),
+        last_done_at=last_done_at,
+        last_done_eta=last_done_eta,
+        nearest_stop_m=min((d for d in distances if not math.isnan(d)), default=None),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class Progress:
     done: int
     planned: int
@@ -102,7 +142,7 @@ class Situation:
     shift: ShiftWindow | None
     latest: Position | None
     anchor: Anchor | None = None
-    stops: Sequence[PlannedStop] = ()
+    plan: PlanSummary = PlanSummary()
     assigned_zone_ids: Collection[int] = ()
 
 
@@ -114,38 +154,32 @@ class Assessment:
     idle_min: float | None
 
 
-def progress(stops: Sequence[PlannedStop], now: datetime) -> Progress:
+def progress(plan: PlanSummary, now: datetime) -> Progress:
     """Visits done / planned and the drift: how late the last visit was against its ETA, or
     how overdue the next one already is, whichever is worse. Stops without an ETA count
     for done / planned only."""
-    done = [stop for stop in stops if stop.done_at is not None]
-    timed_done = [(stop.done_at, stop.eta) for stop in done if stop.done_at and stop.eta]
-    pending_etas = sorted(stop.eta for stop in stops if stop.done_at is None and stop.eta)
     drifts: list[timedelta] = []
-    if timed_done:
-        done_at, eta = max(timed_done)
-        drifts.append(done_at - eta)
-    if pending_etas and now > pending_etas[0]:
-        drifts.append(now - pending_etas[0])
+    if plan.last_done_at is not None and plan.last_done_eta is not None:
+        drifts.append(plan.last_done_at - plan.last_done_eta)
+    if plan.next_eta is not None and now > plan.next_eta:
+        drifts.append(now - plan.next_eta)
     drift = max(drifts).total_seconds() / 60.0 if drifts else None
-    return Progress(done=len(done), planned=len(stops), drift_min=drift)
+    return Progress(done=plan.done, planned=plan.planned, drift_min=drift)
 
 
 def assess(situation: Situation, settings: StatusSettings | None = None) -> Assessment:
     """Status, progress and alerts for one collector."""
     rules = settings or StatusSettings()
     now, latest, shift = situation.now, situation.latest, situation.shift
-    plan = progress(situation.stops, now)
+    plan = progress(situation.plan, now)
     in_shift = shift is not None and now in shift
     silent = latest is None or now - latest.fix_time > rules.no_signal_after
     stationary_for = (
         now - situation.anchor.since if situation.anchor is not None and not silent else None
     )
     moving = latest is not None and (latest.speed_mps or 0.0) >= rules.moving_speed_mps
-    at_door = latest is not None and any(
-        haversine_m(stop.lat, stop.lon, latest.lat, latest.lon) <= rules.visit_radius_m
-        for stop in situation.stops
-    )
+    nearest = situation.plan.nearest_stop_m
+    at_door = latest is not None and nearest is not None and nearest <= rules.visit_radius_m
     if not in_shift:
         status = CollectorStatus.OFF_SHIFT
     elif silent:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 02:25:15.721008
+Create Date: 2026-11-27 02:43:05.034112
 
 """
 
@@ -533,6 +533,11 @@ def upgrade():
     )
     with op.batch_alter_table("visits", schema=None) as batch_op:
         batch_op.create_index(
+            "ix_visits_account_date_collector",
+            ["account_id", "local_date", "collector_id", "disposition"],
+            unique=False,
+        )
+        batch_op.create_index(
             "ix_visits_account_local_date", ["account_id", "local_date"], unique=False
         )
         batch_op.create_index(
@@ -740,6 +745,7 @@ def downgrade():
     with op.batch_alter_table("visits", schema=None) as batch_op:
         batch_op.drop_index("ix_visits_local_date_collector")
         batch_op.drop_index("ix_visits_account_local_date")
+        batch_op.drop_index("ix_visits_account_date_collector")
 
     op.drop_table("visits")
     with op.batch_alter_table("receipt_blocks", schema=None) as batch_op:

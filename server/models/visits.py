@@ -20,6 +20,14 @@ class Visit(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         Index("ix_visits_local_date_collector", "local_date", "collector_id"),
         Index("ix_visits_account_local_date", "account_id", "local_date"),
+        # KPI: "was this assignment attempted that day" answered from the index alone.
+        Index(
+            "ix_visits_account_date_collector",
+            "account_id",
+            "local_date",
+            "collector_id",
+            "disposition",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -60,6 +68,8 @@ class PromiseToPay(db.Model):  # type: ignore[name-defined,misc]
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
     client_uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    # Lets a capture refer to a visit created in the same sync push before it has an id.
+    visit: Mapped[Visit | None] = relationship(foreign_keys=[visit_id])
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     collector_id: Mapped[int | None] = mapped_column(ForeignKey("collectors.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -101,6 +111,8 @@ class Payment(db.Model):  # type: ignore[name-defined,misc]
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     collector_id: Mapped[int | None] = mapped_column(ForeignKey("collectors.id"))
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    # Lets a capture refer to a visit created in the same sync push before it has an id.
+    visit: Mapped[Visit | None] = relationship(foreign_keys=[visit_id])
     device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
     import_id: Mapped[int | None] = mapped_column(ForeignKey("portfolio_imports.id"))
     source: Mapped[str] = mapped_column(String(16))  # field | imported
@@ -123,6 +135,8 @@ class Note(db.Model):  # type: ignore[name-defined,misc]
     client_uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), index=True)
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"))
+    # Lets a capture refer to a visit created in the same sync push before it has an id.
+    visit: Mapped[Visit | None] = relationship(foreign_keys=[visit_id])
     collector_id: Mapped[int | None] = mapped_column(ForeignKey("collectors.id"))
     author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     text: Mapped[str] = mapped_column(Text)
@@ -138,6 +152,8 @@ class Photo(db.Model):  # type: ignore[name-defined,misc]
     client_uuid: Mapped[str | None] = mapped_column(String(36), unique=True)
     account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"))
     visit_id: Mapped[int | None] = mapped_column(ForeignKey("visits.id"), index=True)
+    # Lets a capture refer to a visit created in the same sync push before it has an id.
+    visit: Mapped[Visit | None] = relationship(foreign_keys=[visit_id])
     collector_id: Mapped[int | None] = mapped_column(ForeignKey("collectors.id"))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size_bytes: Mapped[int] = mapped_column()

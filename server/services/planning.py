@@ -695,6 +695,15 @@ def publish_plan(plan_id: int) -> RoutePlan:
     for route in _result(route_plan)["routes"]:
         for stop in route["stops"]:
             wanted[stop["account_id"]] = (route["collector_id"], stop)
+    # This plan's own earlier publication may hold stops the dispatcher has since taken out.
+    for stale in db.session.execute(
+        select(Assignment).where(
+            Assignment.plan_id == route_plan.id,
+            Assignment.account_id.not_in(list(wanted) or [-1]),
+            Assignment.status == "active",
+        )
+    ).scalars():
+        stale.status = "removed"
     existing = db.session.execute(
         select(Assignment).where(
             Assignment.date == day, Assignment.account_id.in_(list(wanted) or [-1])

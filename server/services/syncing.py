@@ -22,7 +22,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import select, text, update
+from sqlalchemy import func, insert, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from kpi import DISPOSITIONS
@@ -71,12 +71,12 @@ from sync.mutations import (
 from sync.negotiation import NegotiationOptions, promise_outside_options
 from sync.paging import item_digest, plan_page
 from sync.receipts import ReceiptBlock as Block
-from sync.receipts import parse_receipt
+from sync.receipts import needs_new_block, parse_receipt
 from sync.sequencing import Apply, Conflict, Gap, Replay, plan_application
 from tracking.verification import verify_location
 
 MAX_BATCH = 500
-DEFAULT_PAGE_SIZE = 100
+LAST_ATTEMPTS = 5
 RETRY_AFTER_S = "2"
 
 
@@ -107,9 +107,21 @@ def _failpoint(name: str) -> None:
 # -- push ------------------------------------------------------------------------------
 
 
+_NEW_UUID_ARGS: dict[str, Any] = {
+    "check_in": ("visit_uuid", Visit),
+    "record_promise": ("promise_uuid", PromiseToPay),
+    "record_payment": ("payment_uuid", Payment),
+    "add_note": ("note_uuid", Note),
+    "attach_photo": ("photo_uuid", Photo),
+    "update_contact": ("contact_uuid", ContactUpdate),
+}
+Result = Callable[[], dict[str, Any]]
+"""A mutation's stored result, built after the batch's flush when server ids exist."""
+
+
 @dataclass
 class _Push:
-    """Everything one push request needs, loaded once and shared by its mutations."""
+    """Everything one push request needs, prefetched in a few queries and shared."""
 
     device: Device
     collector: Collector
@@ -120,6 +132,85 @@ class _Push:
     blocks: list[Block]
     accounts: dict[int, Account | None] = field(default_factory=dict)
     visits: dict[str, Visit | None] = field(default_factory=dict)
+    taken: dict[Any, set[str]] = field(default_factory=dict)
+    assignments: dict[tuple[int, date], list[Assignment]] = field(default_factory=dict)
+    receipts_used: set[str] = field(default_factory=set)
+    landed: dict[str, str | None] = field(default_factory=dict)
+    checked: set[str] = field(default_factory=set)
+    payments: dict[str, Payment] = field(default_factory=dict)
+    reversed_ids: set[int] = field(default_factory=set)
+    assignment_days: tuple[date, date] | None = None
+
+    def prefetch(self, mutations: Sequence[Mutation]) -> None:
+        """Load what the batch refers to in one query per kind, instead of per mutation."""
+        account_ids: set[int] = set()
+        visit_keys: set[str] = set()
+        new_keys: dict[Any, set[str]] = {}
+        receipts: set[str] = set()
+        shas: set[str] = set()
+        for m in mutations:
+            args = m.args
+            if isinstance(args.get("account_id"), int):
+                account_ids.add(args["account_id"])
+            if isinstance(args.get("visit_uuid"), str):
+                visit_keys.add(_canonical_uuid(args["visit_uuid"]))
+            if m.name in _NEW_UUID_ARGS:
+                key, model = _NEW_UUID_ARGS[m.name]
+                if isinstance(args.get(key), str):
+                    new_keys.setdefault(model, set()).add(_canonical_uuid(args[key]))
+            if isinstance(args.get("receipt_number"), str):
+                receipts.add(args["receipt_number"])
+            if isinstance(args.get("sha256"), str):
+                shas.add(args["sha256"])
+        for visit in db.session.execute(
+            select(Visit).where(Visit.client_uuid.in_(visit_keys))
+        ).scalars():
+            self.visits[visit.client_uuid] = visit
+            account_ids.add(visit.account_id)
+        self.visits.update({k: None for k in visit_keys - set(self.visits)})
+        for model, keys in new_keys.items():
+            self.checked |= keys
+            self.taken[model] = set(
+                db.session.execute(
+                    select(model.client_uuid).where(model.client_uuid.in_(keys))
+                ).scalars()
+            )
+        found = {
+            a.id: a
+            for a in db.session.execute(
+                select(Account).where(Account.id.in_(account_ids))
+            ).scalars()
+        }
+        self.accounts.update({i: found.get(i) for i in account_ids})
+        if account_ids:
+            days = [self.local_date(m.client_time) for m in mutations]
+            first = min([*days, self.local_date(self.received_at)]) - timedelta(days=1)
+            last = max([*days, self.local_date(self.received_at)]) + timedelta(days=1)
+            for assignment in db.session.execute(
+                select(Assignment).where(
+                    Assignment.account_id.in_(account_ids),
+                    Assignment.date >= first,
+                    Assignment.date <= last,
+                )
+            ).scalars():
+                key = (assignment.account_id, assignment.date)
+                self.assignments.setdefault(key, []).append(assignment)
+            self.assignment_days = (first, last)
+        self.receipts_used = {
+            number
+            for number in db.session.execute(
+                select(Payment.receipt_number).where(
+                    Payment.receipt_number.in_(receipts), Payment.source == "field"
+                )
+            ).scalars()
+            if number
+        }
+        for sha, mime in db.session.execute(
+            select(MediaUpload.sha256, MediaUpload.mime).where(
+                MediaUpload.sha256.in_(shas), MediaUpload.status == "complete"
+            )
+        ):
+            self.landed[sha] = mime
 
     def account(self, account_id: int) -> Account:
         if account_id not in self.accounts:
@@ -128,6 +219,19 @@ class _Push:
         if account is None:
             raise Rejected("unknown_account", f"account {account_id} does not exist")
         return account
+
+    def assignments_on(self, account_id: int, day: date) -> list[Assignment]:
+        window = self.assignment_days
+        if window is None or not window[0] <= day <= window[1]:
+            found = list(
+                db.session.execute(
+                    select(Assignment).where(
+                        Assignment.account_id == account_id, Assignment.date == day
+                    )
+                ).scalars()
+            )
+            self.assignments[(account_id, day)] = found
+        return self.assignments.get((account_id, day), [])
 
     def visit(self, visit_uuid: uuid.UUID) -> Visit:
         key = str(visit_uuid)
@@ -142,6 +246,20 @@ class _Push:
             raise Rejected("foreign_visit", f"visit {key} belongs to another collector")
         return visit
 
+    def ensure_new(self, model: Any, client_uuid: uuid.UUID) -> str:
+        """Claim a client UUID for a new record; one already used anywhere is refused."""
+        key = str(client_uuid)
+        taken = self.taken.setdefault(model, set())
+        if key not in self.checked:
+            exists = db.session.execute(select(model.id).where(model.client_uuid == key)).first()
+            if exists is not None:
+                taken.add(key)
+            self.checked.add(key)
+        if key in taken:
+            raise Rejected("duplicate_uuid", f"{key} was already recorded by another capture")
+        taken.add(key)
+        return key
+
     def times(self, mutation: Mutation, account: Account | None = None) -> CorrectedTime:
         since = account.created_at if account is not None else None
         return correct_time(mutation.client_time, self.received_at, self.reading, since)
@@ -150,23 +268,27 @@ class _Push:
         return moment.astimezone(self.tz).date()
 
 
-def _ensure_new(model: Any, client_uuid: uuid.UUID) -> str:
-    key = str(client_uuid)
-    exists = db.session.execute(select(model.id).where(model.client_uuid == key)).first()
-    if exists is not None:
-        raise Rejected("duplicate_uuid", f"{key} was already recorded by another capture")
-    return key
+def _canonical_uuid(text_value: str) -> str:
+    try:
+        return str(uuid.UUID(text_value))
+    except ValueError:
+        return text_value
 
 
-def _check_in(push: _Push, m: Mutation, cmd: CheckIn) -> dict[str, Any]:
+def _id_of(record: Any) -> int:
+    """The server id of a record created earlier in this batch (flushing it if needed)."""
+    if record.id is None:
+        db.session.flush()
+    return int(record.id)
+
+
+def _check_in(push: _Push, m: Mutation, cmd: CheckIn) -> Result:
     account = push.account(cmd.account_id)
-    key = _ensure_new(Visit, cmd.visit_uuid)
+    key = push.ensure_new(Visit, cmd.visit_uuid)
     times = push.times(m, account)
     day = push.local_date(times.corrected)
     flags = sorted({f"time_{flag.value}" for flag in times.flags})
-    assignments = db.session.execute(
-        select(Assignment).where(Assignment.account_id == account.id, Assignment.date == day)
-    ).scalars()
+    assignments = push.assignments_on(account.id, day)
     own: Assignment | None = None
     others = False
     for assignment in assignments:
@@ -202,9 +324,8 @@ def _check_in(push: _Push, m: Mutation, cmd: CheckIn) -> dict[str, Any]:
         flags=flags,
     )
     db.session.add(visit)
-    db.session.flush()
     push.visits[key] = visit
-    return {
+    return lambda: {
         "visit_id": visit.id,
         "geo_status": visit.geo_status,
         "distance_m": visit.distance_m,
@@ -212,7 +333,7 @@ def _check_in(push: _Push, m: Mutation, cmd: CheckIn) -> dict[str, Any]:
     }
 
 
-def _record_visit(push: _Push, m: Mutation, cmd: RecordVisit) -> dict[str, Any]:
+def _record_visit(push: _Push, m: Mutation, cmd: RecordVisit) -> Result:
     visit = push.visit(cmd.visit_uuid)
     if visit.disposition is not None and visit.disposition != cmd.disposition.value:
         raise Rejected(
@@ -223,19 +344,20 @@ def _record_visit(push: _Push, m: Mutation, cmd: RecordVisit) -> dict[str, Any]:
         db.session.add(
             Note(
                 account_id=visit.account_id,
-                visit_id=visit.id,
+                visit=visit,
                 collector_id=push.collector.id,
                 author_id=push.collector.user_id,
                 text=cmd.comment,
                 created_at=push.times(m).corrected,
             )
         )
-    return {"visit_id": visit.id, "disposition": visit.disposition}
+    disposition = visit.disposition
+    return lambda: {"visit_id": visit.id, "disposition": disposition}
 
 
-def _record_promise(push: _Push, m: Mutation, cmd: RecordPromise) -> dict[str, Any]:
+def _record_promise(push: _Push, m: Mutation, cmd: RecordPromise) -> Result:
     visit = push.visit(cmd.visit_uuid)
-    key = _ensure_new(PromiseToPay, cmd.promise_uuid)
+    key = push.ensure_new(PromiseToPay, cmd.promise_uuid)
     account = push.account(visit.account_id)
     try:
         options = NegotiationOptions.from_mapping(account.negotiation_options)
@@ -248,7 +370,7 @@ def _record_promise(push: _Push, m: Mutation, cmd: RecordPromise) -> dict[str, A
     times = push.times(m, account)
     promise = PromiseToPay(
         client_uuid=key,
-        visit_id=visit.id,
+        visit=visit,
         account_id=account.id,
         collector_id=push.collector.id,
         created_at=times.corrected,
@@ -263,13 +385,12 @@ def _record_promise(push: _Push, m: Mutation, cmd: RecordPromise) -> dict[str, A
         ],
     )
     db.session.add(promise)
-    db.session.flush()
-    return {"promise_id": promise.id, "amount": str(promise.amount)}
+    return lambda: {"promise_id": promise.id, "amount": str(promise.amount)}
 
 
-def _record_payment(push: _Push, m: Mutation, cmd: RecordPayment) -> dict[str, Any]:
+def _record_payment(push: _Push, m: Mutation, cmd: RecordPayment) -> Result:
     account = push.account(cmd.account_id)
-    key = _ensure_new(Payment, cmd.payment_uuid)
+    key = push.ensure_new(Payment, cmd.payment_uuid)
     if cmd.method is PaymentMethod.CASH and not push.settings.cash_allowed:
         raise Rejected(
             "cash_not_allowed",
@@ -279,36 +400,36 @@ def _record_payment(push: _Push, m: Mutation, cmd: RecordPayment) -> dict[str, A
         raise Rejected(
             "receipt_outside_block", f"{cmd.receipt_number} is not in this device's blocks"
         )
-    used = db.session.execute(
-        select(Payment.id).where(
-            Payment.receipt_number == cmd.receipt_number, Payment.source == "field"
-        )
-    ).first()
-    if used is not None:
+    if cmd.receipt_number in push.receipts_used:
         raise Rejected("duplicate_receipt", f"{cmd.receipt_number} was already issued")
     visit = push.visit(cmd.visit_uuid) if cmd.visit_uuid else None
     amount = cmd.amount
     reverses_id = None
     if cmd.reverses is not None:
-        original = db.session.execute(
-            select(Payment).where(Payment.client_uuid == str(cmd.reverses))
-        ).scalar_one_or_none()
+        original = (
+            push.payments.get(str(cmd.reverses))
+            or db.session.execute(
+                select(Payment).where(Payment.client_uuid == str(cmd.reverses))
+            ).scalar_one_or_none()
+        )
         if original is None or original.account_id != account.id or original.amount <= 0:
             raise Rejected("unknown_payment", "the payment to reverse does not exist here")
         if original.amount != cmd.amount:
             raise Rejected("reversal_amount", "a reversal must carry the original amount")
+        original_id = _id_of(original)
         already = db.session.execute(
-            select(Payment.id).where(Payment.reverses_id == original.id)
+            select(Payment.id).where(Payment.reverses_id == original_id)
         ).first()
-        if already is not None:
+        if already is not None or original_id in push.reversed_ids:
             raise Rejected("already_reversed", "the payment was already reversed")
-        amount, reverses_id = -cmd.amount, original.id
+        push.reversed_ids.add(original_id)
+        amount, reverses_id = -cmd.amount, original_id
     times = push.times(m, account)
     payment = Payment(
         client_uuid=key,
         account_id=account.id,
         collector_id=push.collector.id,
-        visit_id=visit.id if visit else None,
+        visit=visit,
         device_id=push.device.id,
         source="field",
         amount=amount,
@@ -322,62 +443,61 @@ def _record_payment(push: _Push, m: Mutation, cmd: RecordPayment) -> dict[str, A
         created_at=times.received_at,
     )
     db.session.add(payment)
-    db.session.flush()
-    return {
+    push.receipts_used.add(cmd.receipt_number)
+    push.payments[key] = payment
+    return lambda: {
         "payment_id": payment.id,
         "receipt_number": payment.receipt_number,
         "amount": str(payment.amount),
     }
 
 
-def _add_note(push: _Push, m: Mutation, cmd: AddNote) -> dict[str, Any]:
+def _add_note(push: _Push, m: Mutation, cmd: AddNote) -> Result:
     account = push.account(cmd.account_id)
-    key = _ensure_new(Note, cmd.note_uuid)
+    key = push.ensure_new(Note, cmd.note_uuid)
     visit = push.visit(cmd.visit_uuid) if cmd.visit_uuid else None
     note = Note(
         client_uuid=key,
         account_id=account.id,
-        visit_id=visit.id if visit else None,
+        visit=visit,
         collector_id=push.collector.id,
         author_id=push.collector.user_id,
         text=cmd.text,
         created_at=push.times(m, account).corrected,
     )
     db.session.add(note)
-    db.session.flush()
-    return {"note_id": note.id}
+    return lambda: {"note_id": note.id}
 
 
-def _attach_photo(push: _Push, m: Mutation, cmd: AttachPhoto) -> dict[str, Any]:
+def _attach_photo(push: _Push, m: Mutation, cmd: AttachPhoto) -> Result:
     visit = push.visit(cmd.visit_uuid)
-    key = _ensure_new(Photo, cmd.photo_uuid)
+    key = push.ensure_new(Photo, cmd.photo_uuid)
     if cmd.size_bytes > int(current_app.config.get("MEDIA_MAX_BYTES", 15 * 1024 * 1024)):
         raise Rejected("photo_too_large", "the photo exceeds the server's size limit")
-    landed = _landed_media(cmd.sha256)
+    landed = cmd.sha256 in push.landed
     taken_at = None
     if cmd.taken_at is not None:
         taken_at = correct_time(cmd.taken_at, push.received_at, push.reading).corrected
     photo = Photo(
         client_uuid=key,
         account_id=visit.account_id,
-        visit_id=visit.id,
+        visit=visit,
         collector_id=push.collector.id,
         sha256=cmd.sha256,
         size_bytes=cmd.size_bytes,
-        mime=landed.mime if landed and landed.mime else "application/octet-stream",
+        mime=push.landed.get(cmd.sha256) or "application/octet-stream",
         kind=cmd.kind,
         taken_at=taken_at,
         lat=cmd.position.lat if cmd.position else None,
         lon=cmd.position.lon if cmd.position else None,
     )
     db.session.add(photo)
-    db.session.flush()
-    return {"photo_id": photo.id, "arrived": landed is not None}
+    return lambda: {"photo_id": photo.id, "arrived": landed}
 
 
-def _update_contact(push: _Push, m: Mutation, cmd: UpdateContact) -> dict[str, Any]:
+def _update_contact(push: _Push, m: Mutation, cmd: UpdateContact) -> Result:
     account = push.account(cmd.account_id)
-    key = _ensure_new(ContactUpdate, cmd.contact_uuid)
+    key = push.ensure_new(ContactUpdate, cmd.contact_uuid)
     if cmd.visit_uuid:
         push.visit(cmd.visit_uuid)
     kind = "both" if cmd.phone and cmd.address else ("phone" if cmd.phone else "address")
@@ -393,18 +513,17 @@ def _update_contact(push: _Push, m: Mutation, cmd: UpdateContact) -> dict[str, A
         created_at=push.times(m, account).corrected,
     )
     db.session.add(update_row)
-    db.session.flush()
-    return {"contact_update_id": update_row.id}
+    return lambda: {"contact_update_id": update_row.id}
 
 
-def _check_out(push: _Push, m: Mutation, cmd: CheckOut) -> dict[str, Any]:
+def _check_out(push: _Push, m: Mutation, cmd: CheckOut) -> Result:
     visit = push.visit(cmd.visit_uuid)
     times = push.times(m)
     visit.checked_out_at = max(times.corrected, visit.checked_in_at)
-    return {"visit_id": visit.id}
+    return lambda: {"visit_id": visit.id}
 
 
-_HANDLERS: dict[type, Callable[[_Push, Mutation, Any], dict[str, Any]]] = {
+_HANDLERS: dict[type, Callable[[_Push, Mutation, Any], Result]] = {
     CheckIn: _check_in,
     RecordVisit: _record_visit,
     RecordPromise: _record_promise,
@@ -414,14 +533,6 @@ _HANDLERS: dict[type, Callable[[_Push, Mutation, Any], dict[str, Any]]] = {
     UpdateContact: _update_contact,
     CheckOut: _check_out,
 }
-
-
-def _landed_media(sha256: str) -> MediaUpload | None:
-    return db.session.execute(
-        select(MediaUpload)
-        .where(MediaUpload.sha256 == sha256, MediaUpload.status == "complete")
-        .limit(1)
-    ).scalar_one_or_none()
 
 
 def _parse_batch(body: dict[str, Any], device: Device) -> tuple[list[Mutation], datetime | None]:
@@ -445,16 +556,27 @@ def _parse_batch(body: dict[str, Any], device: Device) -> tuple[list[Mutation], 
     return mutations, device_time
 
 
-def _stored_result(row: AppliedMutation) -> dict[str, Any]:
+def _stored_result(row: AppliedMutation | dict[str, Any], replayed: bool = True) -> dict[str, Any]:
+    """The answer for one mutation, from its stored row (or the row about to be stored)."""
+    values = (
+        row
+        if isinstance(row, dict)
+        else {
+            "mutation_id": row.mutation_id,
+            "status": row.status,
+            "result": row.result,
+            "reason": row.reason,
+        }
+    )
     answer: dict[str, Any] = {
-        "id": row.mutation_id,
-        "status": row.status,
-        "http_status": 200 if row.status == "applied" else 422,
-        "replayed": True,
-        "result": row.result,
+        "id": values["mutation_id"],
+        "status": values["status"],
+        "http_status": 200 if values["status"] == "applied" else 422,
+        "replayed": replayed,
+        "result": values["result"],
     }
-    if row.reason:
-        answer["reason"] = row.reason
+    if values["reason"]:
+        answer["reason"] = values["reason"]
     return answer
 
 
@@ -526,41 +648,66 @@ def _apply_locked(
         {i: row.content_hash for i, row in stored_rows.items()},
         mutations,
     )
-    results: list[dict[str, Any]] = []
+    to_apply = [step.mutation for step in plan if isinstance(step, Apply)]
+    push.prefetch(to_apply)
+    new_rows: dict[int, dict[str, Any]] = {}
+    outcomes: list[tuple[str, int]] = []  # (kind, mutation id) in request order
     expected_id: int | None = None
     counts = {"applied": 0, "rejected": 0, "replayed": 0, "conflict": 0}
-    for step in plan:
-        if isinstance(step, Gap):
-            expected_id = step.expected_id
-            break
-        m = step.mutation
-        if isinstance(step, Conflict):
-            counts["conflict"] += 1
+    built: dict[int, Result | None] = {}
+    # Handlers keep what they create in the push's caches, so nothing needs an autoflush;
+    # the batch is written in a few flushes instead of one per mutation.
+    with db.session.no_autoflush:
+        for step in plan:
+            if isinstance(step, Gap):
+                expected_id = step.expected_id
+                break
+            m = step.mutation
+            if isinstance(step, Conflict):
+                counts["conflict"] += 1
+                outcomes.append(("conflict", m.id))
+            elif isinstance(step, Replay):
+                counts["replayed"] += 1
+                outcomes.append(("replay", m.id))
+            else:
+                status, result, reason = _apply_one(push, m)
+                built[m.id] = result
+                new_rows[m.id] = {
+                    "device_id": device.id,
+                    "mutation_id": m.id,
+                    "name": m.name[:32],
+                    "content_hash": m.hash,
+                    "status": status,
+                    "reason": reason[:255] if reason else None,
+                    "client_time": m.client_time,
+                    "received_at": received_at,
+                }
+                device.last_mutation_id = m.id
+                counts[status] += 1
+                outcomes.append(("new", m.id))
+    if reading is not None:
+        device.clock_offset_s = reading.offset.total_seconds()
+    device.last_sync_at = received_at
+    db.session.flush()
+    for mutation_id, result in built.items():
+        new_rows[mutation_id]["result"] = result() if result is not None else None
+    if new_rows:
+        db.session.execute(insert(AppliedMutation), list(new_rows.values()))
+    results: list[dict[str, Any]] = []
+    for kind, mutation_id in outcomes:
+        if kind == "conflict":
             results.append(
                 {
-                    "id": m.id,
+                    "id": mutation_id,
                     "status": "conflict",
                     "http_status": 409,
                     "reason": "conflict: this id was already used with different content",
                 }
             )
-            continue
-        if isinstance(step, Replay):
-            counts["replayed"] += 1
-            results.append(_stored_result(stored_rows[m.id]))
-            continue
-        assert isinstance(step, Apply)
-        row = _apply_one(push, m)
-        stored_rows[m.id] = row
-        device.last_mutation_id = m.id
-        counts[row.status] += 1
-        answer = _stored_result(row)
-        answer["replayed"] = False
-        results.append(answer)
-    if reading is not None:
-        device.clock_offset_s = reading.offset.total_seconds()
-    device.last_sync_at = received_at
-    db.session.flush()
+        elif mutation_id in stored_rows:
+            results.append(_stored_result(stored_rows[mutation_id]))
+        else:
+            results.append(_stored_result(new_rows[mutation_id], replayed=kind == "replay"))
     return {
         "device_id": device.id,
         "last_applied_id": device.last_mutation_id,
@@ -572,31 +719,15 @@ def _apply_locked(
     }
 
 
-def _apply_one(push: _Push, m: Mutation) -> AppliedMutation:
-    """Apply one mutation; a rejection is recorded instead of an effect."""
+def _apply_one(push: _Push, m: Mutation) -> tuple[str, Result | None, str | None]:
+    """Apply one mutation: its status, its result builder, or why it was rejected."""
     command: Command | Rejection = validate_args(m.name, m.args)
-    status, result, reason = "rejected", None, None
     if isinstance(command, Rejection):
-        reason = f"{command.code}: {command.detail}"
-    else:
-        try:
-            result = _HANDLERS[type(command)](push, m, command)
-            status = "applied"
-        except Rejected as exc:
-            reason = f"{exc.code}: {exc.detail}"
-    row = AppliedMutation(
-        device_id=push.device.id,
-        mutation_id=m.id,
-        name=m.name[:32],
-        content_hash=m.hash,
-        status=status,
-        result=result,
-        reason=reason[:255] if reason else None,
-        client_time=m.client_time,
-        received_at=push.received_at,
-    )
-    db.session.add(row)
-    return row
+        return "rejected", None, f"{command.code}: {command.detail}"
+    try:
+        return "applied", _HANDLERS[type(command)](push, m, command), None
+    except Rejected as exc:
+        return "rejected", None, f"{exc.code}: {exc.detail}"
 
 
 # -- pull ------------------------------------------------------------------------------
@@ -636,14 +767,39 @@ def _day_items(
         a.id: a
         for a in db.session.execute(select(Account).where(Account.id.in_(account_ids))).scalars()
     }
-    history: dict[int, list[Visit]] = {}
-    since = day - timedelta(days=60)
-    for visit in db.session.execute(
-        select(Visit)
-        .where(Visit.account_id.in_(account_ids), Visit.local_date >= since)
-        .order_by(Visit.checked_in_at.desc())
-    ).scalars():
-        history.setdefault(visit.account_id, []).append(visit)
+    # Only the last few attempts per account travel to the device; a window function keeps
+    # busy accounts (hundreds of attempts) from being loaded whole.
+    ranked = (
+        select(
+            Visit.account_id,
+            Visit.client_uuid,
+            Visit.local_date,
+            Visit.disposition,
+            Visit.collector_id,
+            func.row_number()
+            .over(
+                partition_by=Visit.account_id,
+                order_by=(Visit.checked_in_at.desc(), Visit.id.desc()),
+            )
+            .label("rank"),
+        )
+        .where(Visit.account_id.in_(account_ids), Visit.local_date >= day - timedelta(days=60))
+        .subquery()
+    )
+    history: dict[int, list[Any]] = {}
+    for row in db.session.execute(
+        select(ranked)
+        .where(ranked.c.rank <= LAST_ATTEMPTS)
+        .order_by(ranked.c.account_id, ranked.c.rank)
+    ):
+        history.setdefault(row.account_id, []).append(row)
+    done = set(
+        db.session.execute(
+            select(Visit.account_id)
+            .where(Visit.account_id.in_(account_ids), Visit.local_date == day)
+            .distinct()
+        ).scalars()
+    )
     promises: dict[int, list[PromiseToPay]] = {}
     for promise in db.session.execute(
         select(PromiseToPay)
@@ -653,7 +809,7 @@ def _day_items(
         promises.setdefault(promise.account_id, []).append(promise)
     items: dict[str, dict[str, Any]] = {}
     for a in assignments:
-        done = any(v.local_date == day for v in history.get(a.account_id, []))
+        done_today = a.account_id in done
         items[f"stop:{a.id:012d}"] = {
             "stop_id": a.id,
             "account_id": a.account_id,
@@ -662,7 +818,7 @@ def _day_items(
             "eta": _iso(a.eta),
             "window_start": _iso(a.window_start),
             "window_end": _iso(a.window_end),
-            "status": "done" if done else a.status,
+            "status": "done" if done_today else a.status,
         }
     for account_id in account_ids:
         account = accounts[account_id]
@@ -693,7 +849,7 @@ def _day_items(
                     "disposition": v.disposition,
                     "by_me": v.collector_id == collector.id,
                 }
-                for v in history.get(account_id, [])[:5]
+                for v in history.get(account_id, [])
             ],
             "open_promises": [
                 {
@@ -721,16 +877,19 @@ def _receipt_block_for(device: Device, settings: AgencySettings) -> dict[str, An
             .order_by(ReceiptBlock.start)
         ).scalars()
     )
+    # A device issues receipts in order and pushes them in order, so its latest payments
+    # carry its highest numbers; no need to read them all.
     numbers = db.session.execute(
-        select(Payment.receipt_number).where(
-            Payment.device_id == device.id, Payment.source == "field"
-        )
+        select(Payment.receipt_number)
+        .where(Payment.device_id == device.id, Payment.source == "field")
+        .order_by(Payment.id.desc())
+        .limit(50)
     ).scalars()
     highest_used = max((parse_receipt(n)[1] for n in numbers if n), default=None)
     if blocks:
         newest = blocks[-1]
-        remaining = Block(newest.prefix, newest.start, newest.end).remaining(highest_used)
-        if remaining > settings.receipt_block_size // 5:
+        current = Block(newest.prefix, newest.start, newest.end)
+        if not needs_new_block(current, highest_used, settings.receipt_block_size // 5):
             return {"prefix": newest.prefix, "start": newest.start, "end": newest.end}
     fresh = allot_receipt_block(device)
     return {"prefix": fresh.prefix, "start": fresh.start, "end": fresh.end}

@@ -134,20 +134,27 @@ def test_tuspy_client_uploads_and_dedupes(world: dict[str, Any]) -> None:
         f"{world['server'].url}/api/v1/media/",
         headers={"Authorization": f"Bearer {engine.api.credential}"},
     )
-    uploader = client.uploader(
-        str(path),
-        chunk_size=100 * 1024,
-        metadata={"sha256": sha, "filename": "tuspy.jpg"},
-        upload_checksum=True,
-    )
-    uploader.upload()
+    # tuspy leaves files it opened itself unclosed; hand it streams we close.
+    with path.open("rb") as stream:
+        uploader = client.uploader(
+            file_stream=stream,
+            chunk_size=100 * 1024,
+            metadata={"sha256": sha, "filename": "tuspy.jpg"},
+            upload_checksum=True,
+        )
+        uploader.upload()
     stored = Path(world["tmp"]) / "media" / sha[:2] / sha
     assert stored.read_bytes() == data
     # The same photo again completes at once; tuspy asks for the offset and is done.
-    again = client.uploader(
-        str(path), chunk_size=100 * 1024, metadata={"sha256": sha}, retries=1, retry_delay=0
-    )
-    again.upload()
+    with path.open("rb") as stream:
+        again = client.uploader(
+            file_stream=stream,
+            chunk_size=100 * 1024,
+            metadata={"sha256": sha},
+            retries=1,
+            retry_delay=0,
+        )
+        again.upload()
     assert again.offset == len(data)
     assert len(list((Path(world["tmp"]) / "media").glob(f"??/{sha}"))) == 1
 
@@ -175,7 +182,7 @@ def test_simulator_killed_and_resumed(world: dict[str, Any]) -> None:
         "20",
     ]
     first = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 45
     store = LocalStore(state)
     while time.monotonic() < deadline and store.count("walked") < 2:
         time.sleep(0.2)
@@ -195,3 +202,28 @@ def test_simulator_killed_and_resumed(world: dict[str, Any]) -> None:
         v["client_uuid"] for v in world["dispatcher"].visits() if v["client_uuid"] in set(created)
     ]
     assert sorted(on_server) == sorted(created)
+
+
+def test_cli_pull_status_push(world: dict[str, Any]) -> None:
+    engine = handheld(world, "cli", "walker2")
+    engine.store.put("server", world["server"].url)
+    visit_uuid = capture_visit(engine)
+    state = str(Path(world["tmp"]) / "cli")
+
+    def cli(*args: str) -> dict[str, Any]:
+        done = subprocess.run(
+            [sys.executable, "-m", "mobile_client_stub", *args, "--state-dir", state],
+            cwd=ROOT,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr.decode()[-2000:]
+        return dict(json.loads(done.stdout))
+
+    assert cli("status")["pending"]["mutations"] == 3
+    pulled = cli("pull")
+    assert pulled["stops_to_walk"] == 5
+    pushed = cli("push")
+    assert pushed["pending"]["mutations"] == 0
+    assert len(server_visits(world, visit_uuid)) == 1

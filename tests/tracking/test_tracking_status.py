@@ -17,6 +17,7 @@ from tracking import (
     StatusSettings,
     advance_anchor,
     assess,
+    summarize_plan,
 )
 
 NOW = datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
@@ -41,10 +42,12 @@ def situation(**overrides: object) -> Situation:
         "shift": SHIFT,
         "latest": latest(),
         "anchor": Anchor(LAT, LON, NOW - timedelta(minutes=3)),
-        "stops": (),
         "assigned_zone_ids": (),
     }
+    stops = overrides.pop("stops", ())
     fields.update(overrides)
+    latest_fix = fields["latest"]
+    fields["plan"] = summarize_plan(stops, latest_fix)  # type: ignore[arg-type]
     return Situation(**fields)  # type: ignore[arg-type]
 
 

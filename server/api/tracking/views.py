@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, current_app
+from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
@@ -28,16 +28,22 @@ blp = Blueprint(
 @blp.route("/tracking/positions")
 class PositionsView(MethodView):
     @require_roles("collector")
-    @blp.arguments(PositionsBatchSchema)
+    @blp.doc(
+        requestBody={
+            "required": True,
+            "content": {"application/json": {"schema": PositionsBatchSchema}},
+        }
+    )
     @blp.response(200, IngestResultSchema)
-    def post(self, data: dict[str, Any]) -> Any:
+    @blp.alt_response(422, description="Invalid batch; `errors` names positions.<index>.<field>")
+    def post(self) -> Any:
         """Store a batch of fixes from the calling device; a resent batch stores nothing twice."""
         device = current_device()
         if device is None:
             raise ProblemError(
                 403, "Forbidden", "Positions are accepted from a device credential only."
             )
-        return tracking_service.ingest_batch(device, data["positions"]).as_dict()
+        return tracking_service.ingest_batch(device, request.get_json(silent=True)).as_dict()
 
 
 @blp.route("/tracking/live")

@@ -130,7 +130,9 @@ def test_an_attempt_at_2330_in_lima_counts_on_its_lima_day(
     ]
 
 
-def test_csv_is_streamed_line_by_line(client: Any, auth_header: Any, factory: Any, staff: Any) -> None:
+def test_csv_is_streamed_line_by_line(
+    client: Any, auth_header: Any, factory: Any, staff: Any
+) -> None:
     factory.collector("ana")
     response = client.get(
         "/api/v1/kpi/report",

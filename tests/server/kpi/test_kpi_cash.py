@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from server.extensions import db
@@ -52,10 +53,15 @@ def test_cash_in_hand_and_deposits(
     assert {p["collector"] for p in everyone} == {"ANA"}
     assert client.get(f"{url}/cash", headers=auth_header("ana")).status_code == 200
     assert client.get(f"{url}/cash", headers=auth_header("beto")).status_code == 403
-    assert client.get(f"/api/v1/collectors/{beto.id}/cash", headers=auth_header("beto")).get_json() == []
+    assert (
+        client.get(f"/api/v1/collectors/{beto.id}/cash", headers=auth_header("beto")).get_json()
+        == []
+    )
 
 
-def test_deposit_validation(client: Any, auth_header: Any, factory: Any, field: Any, staff: Any) -> None:
+def test_deposit_validation(
+    client: Any, auth_header: Any, factory: Any, field: Any, staff: Any
+) -> None:
     ana = factory.collector("ana")
     account = factory.account("a1")
     field.payment(account, datetime.now(UTC), "80.00", source="field", collector=ana,
@@ -65,10 +71,23 @@ def test_deposit_validation(client: Any, auth_header: Any, factory: Any, field: 
     too_much = client.post(url, json={"amount": "80.01", "bank_reference": "X1"}, headers=headers)
     assert too_much.status_code == 422
     assert "amount" in too_much.get_json()["errors"]
-    assert client.post(url, json={"amount": "-5", "bank_reference": "X1"}, headers=headers).status_code == 422
-    assert client.post(url, json={"amount": "1.001", "bank_reference": "X1"}, headers=headers).status_code == 422
+    assert (
+        client.post(url, json={"amount": "-5", "bank_reference": "X1"}, headers=headers).status_code
+        == 422
+    )
+    assert (
+        client.post(
+            url, json={"amount": "1.001", "bank_reference": "X1"}, headers=headers
+        ).status_code
+        == 422
+    )
     assert client.post(url, json={"amount": "10.00"}, headers=headers).status_code == 422
-    assert client.post(url, json={"amount": "10.00", "bank_reference": "X1"}, headers=headers).status_code == 201
+    assert (
+        client.post(
+            url, json={"amount": "10.00", "bank_reference": "X1"}, headers=headers
+        ).status_code
+        == 201
+    )
     again = client.post(url, json={"amount": "10.00", "bank_reference": "X1"}, headers=headers)
     assert again.status_code == 409
     assert client.post(url, json={"amount": "1.00", "bank_reference": "X2"},
@@ -83,7 +102,7 @@ def test_crossing_the_limit_is_announced_on_the_tracking_stream(
     client: Any, auth_header: Any, factory: Any, field: Any, staff: Any, app: Any
 ) -> None:
     settings = get_settings()
-    settings.cash_in_hand_limit = 100
+    settings.cash_in_hand_limit = Decimal("100.00")
     db.session.commit()
     ana = factory.collector("ana")
     account = factory.account("a1")

@@ -15,13 +15,11 @@ from kpi import MEASURES, Disposition, GroupKey, Period
 from server.extensions import db
 from server.models import (
     Assignment,
-    Device,
     Payment,
     Photo,
     Position,
     PromiseInstallment,
     PromiseToPay,
-    RoutePlan,
     Visit,
 )
 from server.services.reporting import ReportQuery, build_report
@@ -50,7 +48,11 @@ visit_st = st.tuples(
     st.integers(1, 50_000),  # promised cents
 )
 payment_st = st.tuples(
-    st.integers(0, 5), st.integers(0, 12), st.integers(-500, 40_000), st.booleans(), st.integers(0, 2)
+    st.integers(0, 5),
+    st.integers(0, 12),
+    st.integers(-500, 40_000),
+    st.booleans(),
+    st.integers(0, 2),
 )
 assignment_st = st.tuples(st.integers(0, 2), st.integers(0, 5), st.integers(0, 9), st.booleans())
 fix_st = st.tuples(st.integers(0, 2), st.integers(0, 9), st.floats(0, 5000))
@@ -83,7 +85,15 @@ class World:
         self.devices = [field.device(c) for c in self.collectors]
 
     def load(self, events: dict[str, list[Any]]) -> None:
-        for model in (Photo, PromiseInstallment, PromiseToPay, Payment, Visit, Assignment, Position):
+        for model in (
+            Photo,
+            PromiseInstallment,
+            PromiseToPay,
+            Payment,
+            Visit,
+            Assignment,
+            Position,
+        ):
             db.session.execute(delete(model))
         for c, a, d, minute, disposition, dist, photo, due, cents in events["visits"]:
             moment = datetime(2026, 11, 2, tzinfo=UTC) + timedelta(days=d, minutes=minute)
@@ -165,9 +175,10 @@ def test_total_row_is_the_sum_of_its_groups(factory: Any, field: Any) -> None:
             parts = [g.measures[name] for g in groups]
             if all(p is None for p in parts):
                 continue
-            assert total.measures[name] == _sum(parts) or abs(
-                float(total.measures[name]) - float(_sum(parts))
-            ) < 1e-3, name
+            assert (
+                total.measures[name] == _sum(parts)
+                or abs(float(total.measures[name]) - float(_sum(parts))) < 1e-3
+            ), name
             if name == "field_hours" and SPLITS_COLLECTOR_DAYS & set(keys):
                 continue  # a collector-day split across zones spans less than the whole day
             assert abs(float(total.measures[name]) - float(ungrouped.measures[name])) < 1e-3, name

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 from flask import Flask
@@ -178,3 +179,36 @@ def test_pull_needs_a_device(handheld: Handheld, auth_header: Any, day_route: An
 
     user = db.session.get(User, day_route[0].user_id)
     assert handheld.client.get("/api/v1/sync/pull", headers=auth_header(user)).status_code == 403
+
+
+def test_pull_allots_a_fresh_receipt_block_when_running_low(
+    client: Any, auth_header: Any, day_route: Any
+) -> None:
+    from server.models import AgencySettings
+
+    from .conftest import register
+
+    settings = db.session.get(AgencySettings, 1) or AgencySettings(id=1)
+    settings.receipt_block_size = 5
+    db.session.add(settings)
+    db.session.commit()
+    device = register(client, auth_header, day_route[0])
+    block = device.receipt_block
+    assert block["end"] - block["start"] == 4
+    assert device.pull().json["receipt_block"] == block
+    payments = [
+        device.mutation(
+            "record_payment",
+            {
+                "payment_uuid": str(uuid.uuid4()),
+                "account_id": day_route[1][0].id,
+                "amount": "10.00",
+                "method": "cash",
+                "receipt_number": device.receipt(k),
+            },
+        )
+        for k in range(4)
+    ]
+    assert all(r["status"] == "applied" for r in device.push(payments).json["results"])
+    fresh = device.pull().json["receipt_block"]
+    assert fresh["start"] > block["end"] and fresh["end"] - fresh["start"] == 4
