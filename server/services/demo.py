@@ -320,6 +320,7 @@ class _History:
         self.photos: list[dict[str, Any]] = []
         self.creditor_rows: list[dict[str, Any]] = []
         self.paid: dict[int, Decimal] = {}
+        self.last_fix: dict[str, tuple[date, float, float, datetime]] = {}
 
     def at(self, day: date, minute: float) -> datetime:
         return datetime.combine(day, time(0), tzinfo=self.tz) + timedelta(minutes=minute)
@@ -394,6 +395,13 @@ class _History:
             fix = self.at(day, minute + travel_min * share) + timedelta(
                 seconds=self.rng.randint(0, 50)
             )
+            previous = self.last_fix.get(device.id)
+            distance = None
+            if previous is not None and previous[0] == day:
+                # Fix times only move forward, and each fix measures from the one before it.
+                fix = max(fix, previous[3] + timedelta(seconds=1))
+                distance = round(_haversine_m((previous[1], previous[2]), (lat, lon)), 1)
+            self.last_fix[device.id] = (day, lat, lon, fix)
             self.positions.append(
                 {
                     "device_id": device.id,
@@ -408,6 +416,7 @@ class _History:
                     "speed_mps": round(self.rng.uniform(0.8, 9), 2),
                     "provider": "gps",
                     "mock": False,
+                    "distance_m": distance,
                 }
             )
 

@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from server import create_app
 from server.extensions import db
-from server.models import Account, AccountSnapshot, Payment, PromiseToPay, User, Visit
+from server.models import Account, AccountSnapshot, Payment, Position, PromiseToPay, User, Visit
 from server.services.demo import build_demo
 from server.services.demo_geo import DISTRICTS, EARTH_RADIUS_M, on_land
 
@@ -99,6 +99,8 @@ def test_demo_content_is_realistic(app: Flask) -> None:
     assert repeated > 0
     snapshot_days = db.session.execute(select(AccountSnapshot.as_of).distinct()).scalars().all()
     assert len(snapshot_days) == 2
+    km = db.session.execute(select(func.sum(Position.distance_m))).scalar_one() / 1000
+    assert 2 * summary.visits > km > 0.2 * summary.visits  # roughly 0.2-2 km between doors
 
 
 def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
