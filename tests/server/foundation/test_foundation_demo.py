@@ -100,7 +100,7 @@ def test_demo_content_is_realistic(app: Flask) -> None:
     snapshot_days = db.session.execute(select(AccountSnapshot.as_of).distinct()).scalars().all()
     assert len(snapshot_days) == 2
     km = db.session.execute(select(func.sum(Position.distance_m))).scalar_one() / 1000
-    assert 2 * summary.visits > km > 0.2 * summary.visits  # roughly 0.2-2 km between doors
+    assert 5 * summary.visits > km > 0.2 * summary.visits  # 0.2-5 km between doors, by density
 
 
 def _distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
