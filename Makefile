@@ -17,8 +17,13 @@ $(VENV)/.dev-installed: requirements-dev.txt $(VENV)/.installed
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	touch $@
 
+# The pages' browser libraries (Chart.js) pinned by package-lock.json; Leaflet comes from PyPI.
+node_modules/.installed: package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $@
+
 ## run: set up everything, seed the Lima demo once, serve at http://127.0.0.1:$(PORT)
-run: $(VENV)/.installed
+run: $(VENV)/.installed node_modules/.installed
 	$(BIN)/flask db upgrade
 	$(BIN)/flask seed-demo --if-empty
 	@echo ""
@@ -30,13 +35,13 @@ run: $(VENV)/.installed
 		--access-logfile - --log-level warning "server:create_app()"
 
 ## serve: production shape, gunicorn with several workers against DATABASE_URL
-serve: $(VENV)/.installed
+serve: $(VENV)/.installed node_modules/.installed
 	$(BIN)/flask db upgrade
 	$(BIN)/gunicorn --workers $${WEB_CONCURRENCY:-4} --worker-class gthread --threads 8 \
 		--bind $${BIND:-127.0.0.1:$(PORT)} --access-logfile - "server:create_app()"
 
 ## test: lint, type-check, then the whole suite on SQLite and on a throwaway PostgreSQL
-test: $(VENV)/.dev-installed test-tools lint typecheck test-sqlite test-postgres
+test: $(VENV)/.dev-installed node_modules/.installed test-tools lint typecheck test-sqlite test-postgres
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .

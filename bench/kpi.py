@@ -15,7 +15,7 @@ median of --repeat runs, through the same service functions the API calls:
 Run:
     .venv/bin/python bench/kpi.py                       # SQLite (temporary file)
     scripts/with_postgres.sh sh -c '.venv/bin/python bench/kpi.py \\
-        --database-url sqlite --database-url "$DATABASE_URL"'   # both, one table
+        --database-url sqlite --database-url "$TEST_DATABASE_URL"'   # both, one table
 """
 
 from __future__ import annotations

@@ -33,6 +33,7 @@ from routing.model import ProblemData, Route, Solution
 from routing.zones import balanced_territories
 
 REQUIRED_PENALTY = 10**12
+RACE_MIN_BUDGET_S = 20.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -319,7 +320,9 @@ def _solve_whole(data: ProblemData, params: SolveParams, tracker: _Tracker) -> N
     budget = tracker.remaining() - 0.2
     strategies = list(params.strategies)
     starts = {"insertion": tracker.best, "ortools": None}
-    if params.workers <= 1 or len(strategies) == 1:
+    # Starting processes and importing OR-Tools costs seconds on a busy machine: a short
+    # budget is better spent searching in this process.
+    if params.workers <= 1 or len(strategies) == 1 or budget < RACE_MIN_BUDGET_S:
         last = [tracker.elapsed()]
 
         def on_solution() -> None:

@@ -121,7 +121,13 @@ def _replay_device(collector: Collector) -> str:
 
 @click.command("replay-demo")
 @click.option("--url", default="http://127.0.0.1:5000", show_default=True, help="Running server.")
-@click.option("--speedup", default=10.0, show_default=True, help="Simulated seconds per second.")
+@click.option(
+    "--speedup",
+    default=1.0,
+    show_default=True,
+    help="Simulated seconds per second. Fix times stay real, so a speed-up above ~5 makes "
+    "motorbikes look faster than the jump filter allows and their fixes are filtered.",
+)
 @click.option("--interval", default=2.0, show_default=True, help="Seconds between fixes.")
 @click.option("--duration", default=0.0, help="Stop after this many seconds (0: day's end).")
 @click.option("--limit", default=0, help="Replay only the first N collectors (0: all).")

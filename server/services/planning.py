@@ -210,16 +210,16 @@ def _preferred_windows(account: Account, day: date) -> list[tuple[int, int]] | N
     return sorted(windows) or None
 
 
-def _collector_entry(
-    collector: Collector, start: tuple[float, float] | None, not_before_s: int
-) -> dict[str, Any]:
+def _collector_entry(collector: Collector) -> dict[str, Any]:
+    """A collector in the day file. The stored break is the span the whole break must fit in;
+    the planner wants the window its start may fall in, so the duration comes off the end."""
     mode = (
         TravelMode(collector.travel_mode)
         if collector.travel_mode in {m.value for m in TravelMode}
         else TravelMode.MOTORBIKE
     )
     profile = DEFAULT_PROFILES[mode]
-    shift_start = max(collector.shift_start_min * 60, not_before_s)
+    shift_start = collector.shift_start_min * 60
     shift_end = max(shift_start, collector.shift_end_min * 60)
     lunch = None
     if collector.break_start_min is not None and collector.break_end_min is not None:
@@ -227,10 +227,9 @@ def _collector_entry(
         window = (collector.break_start_min * 60, collector.break_end_min * 60 - duration)
         if shift_start <= window[0] <= window[1] and window[1] + duration <= shift_end:
             lunch = {"window": list(window), "duration_s": duration}
-    begin = start or (collector.start_lat, collector.start_lon)
     return {
         "id": str(collector.id),
-        "start": [begin[0], begin[1]],
+        "start": [collector.start_lat, collector.start_lon],
         "end": [collector.end_lat, collector.end_lon],
         "shift": [shift_start, shift_end],
         "speed_kmh": profile.speed_kmh,
@@ -246,16 +245,13 @@ def build_day(
     chosen: list[tuple[RankedVisit, Account]],
     respect_zones: bool = True,
     locks: dict[int, int] | None = None,
-    starts: dict[int, tuple[float, float]] | None = None,
-    not_before_s: int = 0,
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The day file for the chosen accounts, and the accounts that cannot be visited at all."""
     policy = contact_policy()
     legal = policy.windows_on(day)
     closed = policy.reason_closed(day)
     locks = locks or {}
-    starts = starts or {}
-    entries = [_collector_entry(c, starts.get(c.id), not_before_s) for c in collectors]
+    entries = [_collector_entry(c) for c in collectors]
     envelope = (
         min((e["shift"][0] for e in entries), default=0),
         max((e["shift"][1] for e in entries), default=0),

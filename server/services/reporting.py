@@ -44,6 +44,7 @@ from sqlalchemy import (
     Column,
     Date,
     Float,
+    Integer,
     MetaData,
     String,
     Table,
@@ -185,7 +186,20 @@ promise_outcomes = Table(
     Column("amount_matched", Money, nullable=False),
     prefixes=["TEMPORARY"],
 )
-_OUTCOME_CHUNK = 5000
+_DATE_KEYS = (GroupKey.DAY, GroupKey.WEEK, GroupKey.MONTH)
+assignment_rows = Table(
+    "kpi_assignment_rows",
+    _temp_metadata,
+    # One column per possible group key; a report fills the ones it groups by.
+    *[Column(key.value, Date if key in _DATE_KEYS else BigInteger) for key in GroupKey],
+    Column("account_id", BigInteger, nullable=False),
+    Column("attempted", Integer, nullable=False),
+    Column("planned", Integer, nullable=False),
+    Column("planned_attempted", Integer, nullable=False),
+    Column("overdue", Money),
+    prefixes=["TEMPORARY"],
+)
+_OUTCOME_CHUNK = 2000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -519,8 +533,15 @@ def _payments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any]
     return _stream(_grouped(stmt, dims, keys), keys, names)
 
 
-def _assignments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
-    """Distinct accounts assigned/attempted, planned stops, overdue balance at period start."""
+def fill_assignment_rows(ctx: _Context, keys: tuple[GroupKey, ...]) -> None:
+    """Write one row per (group, assigned account) to a temporary table.
+
+    Whether an assignment was attempted (its collector attempted the account that day) is an
+    index probe per assignment, the costly part; doing it once here serves both the grouped
+    sums and the total row's distinct counts, which are then plain scans of the temp table.
+    """
+    _temp_metadata.create_all(db.session.connection(), checkfirst=True)
+    db.session.execute(delete(assignment_rows))
     a, v = Assignment, Visit
     acc = _AccountDims(ctx, keys, with_overdue=True)
     attempted = exists().where(
@@ -531,9 +552,10 @@ def _assignments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[A
     )
     planned = a.plan_id.is_not(None)
     dims = {GroupKey.COLLECTOR: a.collector_id, **_time_dims(a.date), **acc.dims()}
-    inner = acc.join(
+    per_account = acc.join(
         select(
             *[dims[k].label(f"k{i}") for i, k in enumerate(keys)],
+            a.account_id,
             func.max(case((attempted, 1), else_=0)).label("attempted"),
             _count_if(planned).label("planned"),
             _count_if(and_(planned, attempted)).label("planned_attempted"),
@@ -542,19 +564,49 @@ def _assignments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[A
         a.account_id,
     ).where(a.date >= ctx.start, a.date < ctx.end, a.status != "removed")
     if ctx.query.collector_id is not None:
-        inner = inner.where(a.collector_id == ctx.query.collector_id)
-    inner = inner.group_by(*_key_refs(len(keys)), a.account_id).subquery()
-    stmt, names = _select(
-        accounts_assigned=func.count(),
-        accounts_attempted=func.coalesce(func.sum(inner.c.attempted), 0),
-        planned_stops=func.coalesce(func.sum(inner.c.planned), 0),
-        planned_stops_attempted=func.coalesce(func.sum(inner.c.planned_attempted), 0),
-        overdue_at_start=_sum_money(inner.c.overdue),
-    )
-    stmt = stmt.select_from(inner).add_columns(
-        *[inner.c[f"k{i}"].label(f"k{i}") for i in range(len(keys))]
+        per_account = per_account.where(a.collector_id == ctx.query.collector_id)
+    per_account = per_account.group_by(*_key_refs(len(keys)), a.account_id)
+    targets = [key.value for key in keys]
+    targets += ["account_id", "attempted", "planned", "planned_attempted", "overdue"]
+    db.session.execute(insert(assignment_rows).from_select(targets, per_account))
+
+
+def _assignment_sums(rows: Any) -> dict[str, SqlExpr]:
+    return {
+        "accounts_assigned": func.count(),
+        "accounts_attempted": func.coalesce(func.sum(rows.c.attempted), 0),
+        "planned_stops": func.coalesce(func.sum(rows.c.planned), 0),
+        "planned_stops_attempted": func.coalesce(func.sum(rows.c.planned_attempted), 0),
+        "overdue_at_start": _sum_money(rows.c.overdue),
+    }
+
+
+def _assignments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any]:
+    """Distinct accounts assigned/attempted, planned stops and overdue balance at period start,
+    per group, from the rows ``fill_assignment_rows`` wrote for the same keys."""
+    rows = assignment_rows
+    stmt, names = _select(**_assignment_sums(rows))
+    stmt = stmt.select_from(rows).add_columns(
+        *[rows.c[key.value].label(f"k{i}") for i, key in enumerate(keys)]
     )
     return _stream(_group_and_order(stmt, len(keys)), keys, names)
+
+
+def _assignments_total() -> dict[str, Any]:
+    """The same sums over distinct accounts, whatever groups the rows were written for."""
+    rows = assignment_rows.c
+    per_account = (
+        select(
+            func.max(rows.attempted).label("attempted"),
+            func.sum(rows.planned).label("planned"),
+            func.sum(rows.planned_attempted).label("planned_attempted"),
+            func.max(rows.overdue).label("overdue"),
+        )
+        .group_by(rows.account_id)
+        .subquery()
+    )
+    stmt, names = _select(**_assignment_sums(per_account))
+    return dict(zip(names, _core(stmt.select_from(per_account)).one(), strict=True))
 
 
 def _positions_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
@@ -593,6 +645,15 @@ _DISTINCT_FIELDS = ("accounts_assigned", "accounts_attempted", "overdue_at_start
 # Promise status: the bounded streaming pass.
 
 
+def _cents(column: Any) -> SqlExpr:
+    """A Money column as its stored integer cents (skips a Decimal round trip per row)."""
+    return type_coerce(column, BigInteger)
+
+
+def _money(cents: int) -> Decimal:
+    return Decimal(cents).scaleb(-2)
+
+
 def judge_promises(ctx: _Context) -> int:
     """Judge every promise made in the period and write the outcomes to the temp table.
 
@@ -600,8 +661,7 @@ def judge_promises(ctx: _Context) -> int:
     promise in the period, so earlier promises still compete for payments (oldest first).
     Memory holds one account's history plus one chunk of outcomes. Returns promises judged.
     """
-    bind = db.session.connection()
-    promise_outcomes.create(bind, checkfirst=True)
+    _temp_metadata.create_all(db.session.connection(), checkfirst=True)
     db.session.execute(delete(promise_outcomes))
     in_period = select(PromiseToPay.account_id).where(
         PromiseToPay.local_date >= ctx.start, PromiseToPay.local_date < ctx.end
@@ -612,12 +672,20 @@ def judge_promises(ctx: _Context) -> int:
     as_of = ctx.query.as_of
 
     p, inst = PromiseToPay, PromiseInstallment
+    # Promises made after the period never take a payment from an older one (oldest open
+    # promise first), so the history stops at the period's end.
     promise_rows = _core(
         select(
-            p.account_id, p.id, p.local_date, p.amount, p.last_due_date, inst.due_date, inst.amount
+            p.account_id,
+            p.id,
+            p.local_date,
+            _cents(p.amount),
+            p.last_due_date,
+            inst.due_date,
+            _cents(inst.amount),
         )
         .outerjoin(inst, inst.promise_id == p.id)
-        .where(p.account_id.in_(scope), p.local_date <= as_of)
+        .where(p.account_id.in_(scope), p.local_date < ctx.end, p.local_date <= as_of)
         .order_by(p.account_id, p.local_date, p.id, inst.seq)
         .execution_options(yield_per=5000)
     )
@@ -626,7 +694,7 @@ def judge_promises(ctx: _Context) -> int:
     # payments table per payment (reverses_id is rarely set and not indexed).
     reversed_ids = select(reversal.reverses_id).where(reversal.reverses_id.is_not(None))
     payment_rows = _core(
-        select(Payment.account_id, Payment.id, Payment.local_date, Payment.amount)
+        select(Payment.account_id, Payment.id, Payment.local_date, _cents(Payment.amount))
         .where(
             Payment.account_id.in_(scope),
             Payment.local_date <= as_of,
@@ -655,7 +723,7 @@ def judge_promises(ctx: _Context) -> int:
                 return []
             pending_payments = None
             if acc_id == account_id:
-                return [PaymentEvent(r[1], r[0], r[2], r[3]) for r in found]
+                return [PaymentEvent(r[1], r[0], r[2], _money(r[3])) for r in found]
 
     judged = 0
     chunk: list[dict[str, Any]] = []
@@ -688,9 +756,9 @@ def _promise_of(account_id: int, promise_id: int, parts: list[Any]) -> Promise:
     """A kpi Promise from joined promise/installment rows (no installment rows: one amount)."""
     first = parts[0]
     if first[5] is None:
-        installments: tuple[Installment, ...] = (Installment(first[4], first[3]),)
+        installments: tuple[Installment, ...] = (Installment(first[4], _money(first[3])),)
     else:
-        installments = tuple(Installment(r[5], r[6]) for r in parts)
+        installments = tuple(Installment(r[5], _money(r[6])) for r in parts)
     return Promise(promise_id, account_id, first[2], installments)
 
 
@@ -781,6 +849,7 @@ def build_report(query: ReportQuery) -> Iterator[ReportRow]:
     """
     ctx = _context(query)
     judge_promises(ctx)
+    fill_assignment_rows(ctx, query.group_by)
     labels = _Labels()
     keys = query.group_by
     no_km = GroupKey.PORTFOLIO in keys or GroupKey.BUCKET in keys
@@ -808,14 +877,15 @@ def build_report(query: ReportQuery) -> Iterator[ReportRow]:
 
 def _total_row(ctx: _Context, running: GroupTotals, *, grouped: bool, no_km: bool) -> GroupTotals:
     """The total: sums of the groups, with distinct counts (and km if ungrouped) re-queried."""
-    needed: list[_Source] = list(_SOURCES)
+    needed: list[_Source] = [s for s in _SOURCES if s is not _assignments_source]
     if grouped:
-        needed = [_assignments_source] + ([_positions_source] if no_km else [])
+        needed = [_positions_source] if no_km else []
     partial = {f.name: getattr(running, f.name) for f in fields(GroupTotals)} if grouped else {}
     for source in needed:
         stream = source(ctx, ())
         for _, _, part in stream or ():
             partial.update(part)
+    partial.update(_assignments_total())
     return _totals(partial)
 
 

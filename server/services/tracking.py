@@ -12,13 +12,15 @@ import logging
 import math
 import queue
 import threading
+import time as time_module
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app
+import redis
+from flask import current_app
 from sqlalchemy import case, delete, func, insert, not_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
@@ -85,13 +87,10 @@ class StreamHub:
     def __init__(self, redis_url: str | None) -> None:
         self._subscribers: set[Subscription] = set()
         self._lock = threading.Lock()
-        self._redis_url = redis_url
         self._redis: Any = None
         self._listener: threading.Thread | None = None
         self._listening = threading.Event()
         if redis_url:
-            import redis
-
             self._redis = redis.Redis.from_url(redis_url)
 
     def publish(self, event: str, data: dict[str, Any]) -> None:
@@ -115,11 +114,6 @@ class StreamHub:
     def unsubscribe(self, subscription: Subscription) -> None:
         with self._lock:
             self._subscribers.discard(subscription)
-
-    @property
-    def subscriber_count(self) -> int:
-        with self._lock:
-            return len(self._subscribers)
 
     def _fan_out(self, message: str) -> None:
         with self._lock:
@@ -160,13 +154,12 @@ class StreamHub:
                 self._fan_out(data.decode() if isinstance(data, bytes) else str(data))
 
 
-def stream_hub(app: Flask | None = None) -> StreamHub:
-    """The app's hub, created on first use from ``REDIS_URL``."""
-    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
-    hub: StreamHub | None = app.extensions.get("tracking_stream")
+def stream_hub() -> StreamHub:
+    """The current app's hub, created on first use from ``REDIS_URL``."""
+    hub: StreamHub | None = current_app.extensions.get("tracking_stream")
     if hub is None:
-        hub = StreamHub(app.config.get("REDIS_URL"))
-        app.extensions["tracking_stream"] = hub
+        hub = StreamHub(current_app.config.get("REDIS_URL"))
+        current_app.extensions["tracking_stream"] = hub
     return hub
 
 
@@ -193,20 +186,23 @@ def _tz() -> ZoneInfo:
     return ZoneInfo(get_settings().timezone)
 
 
-def shift_window(collector: Collector, day: date, tz: ZoneInfo) -> tracking.ShiftWindow:
-    """The collector's shift on a local day, as UTC instants."""
+def shift_window(start_min: int, end_min: int, day: date, tz: ZoneInfo) -> tracking.ShiftWindow:
+    """A shift given in minutes from local midnight, on a local day, as UTC instants."""
     midnight = datetime.combine(day, time(0), tzinfo=tz)
     return tracking.ShiftWindow(
-        start=(midnight + timedelta(minutes=collector.shift_start_min)).astimezone(UTC),
-        end=(midnight + timedelta(minutes=collector.shift_end_min)).astimezone(UTC),
+        start=(midnight + timedelta(minutes=start_min)).astimezone(UTC),
+        end=(midnight + timedelta(minutes=end_min)).astimezone(UTC),
     )
 
 
 def _shift_windows(
-    collector: Collector, moments: Iterable[datetime], tz: ZoneInfo
+    profile: _CollectorProfile, moments: Iterable[datetime]
 ) -> list[tracking.ShiftWindow]:
-    days = {moment.astimezone(tz).date() for moment in moments}
-    return [shift_window(collector, day, tz) for day in sorted(days)]
+    days = {moment.astimezone(profile.tz).date() for moment in moments}
+    return [
+        shift_window(profile.shift_start_min, profile.shift_end_min, day, profile.tz)
+        for day in sorted(days)
+    ]
 
 
 def _app_cache(name: str) -> dict[Any, Any]:
@@ -348,6 +344,47 @@ def _row(device: Device, fix: tracking.Position, tz: ZoneInfo) -> dict[str, Any]
     }
 
 
+@dataclass(frozen=True, slots=True)
+class _CollectorProfile:
+    """What ingestion needs of a collector, cached briefly so a fix costs few queries.
+
+    Shift and zone edits reach ingestion within ``PROFILE_TTL_S``.
+    """
+
+    collector_id: int
+    username: str | None
+    shift_start_min: int
+    shift_end_min: int
+    zones: tracking.ZoneIndex | None
+    tz: ZoneInfo
+    loaded_at: float
+
+
+PROFILE_TTL_S = 30.0
+LAST_SEEN_EVERY = timedelta(seconds=60)
+
+
+def _collector_profile(collector_id: int) -> _CollectorProfile:
+    cache = _app_cache("tracking_profiles")
+    profile: _CollectorProfile | None = cache.get(collector_id)
+    if profile is not None and time_module.monotonic() - profile.loaded_at < PROFILE_TTL_S:
+        return profile
+    collector = db.session.get(Collector, collector_id)
+    if collector is None:
+        raise ProblemError(409, "Device without collector", "The device has no collector.")
+    profile = _CollectorProfile(
+        collector_id=collector.id,
+        username=collector.user.username if collector.user else None,
+        shift_start_min=collector.shift_start_min,
+        shift_end_min=collector.shift_end_min,
+        zones=_zone_index(collector),
+        tz=_tz(),
+        loaded_at=time_module.monotonic(),
+    )
+    cache[collector_id] = profile
+    return profile
+
+
 def ingest_positions(
     device: Device, fixes: Sequence[tracking.Position], *, now: datetime | None = None
 ) -> IngestResult:
@@ -359,28 +396,26 @@ def ingest_positions(
     now = now or utcnow()
     if not fixes:
         return IngestResult(0, 0, 0, 0, 0)
-    collector = db.session.get(Collector, device.collector_id)
-    if collector is None:
-        raise ProblemError(409, "Device without collector", "The device has no collector.")
-    tz = _tz()
+    profile = _collector_profile(device.collector_id)
     context = tracking.PipelineContext(
         now=now,
         state=_history(device, fixes),
-        shifts=_shift_windows(collector, (fix.fix_time for fix in fixes), tz),
-        zones=_zone_index(collector),
+        shifts=_shift_windows(profile, (fix.fix_time for fix in fixes)),
+        zones=profile.zones,
     )
     results = tracking.run_pipeline(fixes, context)
     stored = [r.position for r in results if r.outcome is not tracking.Outcome.DISCARDED]
     if stored:
-        db.session.execute(_insert_ignoring_duplicates(), [_row(device, p, tz) for p in stored])
+        rows = [_row(device, p, profile.tz) for p in stored]
+        db.session.execute(_insert_ignoring_duplicates(), rows)
     accepted = [p for p in stored if p.accepted]
-    location = _advance_location(collector, device, accepted) if accepted else None
-    event = _location_event(collector, location) if location is not None else None
-    device.last_seen_at = now
+    event = _advance_location(profile, device, accepted) if accepted else None
+    if device.last_seen_at is None or now - device.last_seen_at > LAST_SEEN_EVERY:
+        device.last_seen_at = now
     db.session.commit()
     if event is not None:
         stream_hub().publish("position", event)
-        _refresh_after_ingest(collector.id, now, urgent=bool(event["mock"]))
+        _refresh_after_ingest(profile.collector_id, now, urgent=bool(event["mock"]))
     discarded = [r for r in results if r.outcome is tracking.Outcome.DISCARDED]
     return IngestResult(
         received=len(results),
@@ -392,10 +427,13 @@ def ingest_positions(
 
 
 def _advance_location(
-    collector: Collector, device: Device, accepted: Sequence[tracking.Position]
-) -> CollectorLocation | None:
-    """Latest by fix time, not by arrival: an old fix arriving late never moves the marker."""
-    location = db.session.get(CollectorLocation, collector.id)
+    profile: _CollectorProfile, device: Device, accepted: Sequence[tracking.Position]
+) -> dict[str, Any] | None:
+    """Latest by fix time, not by arrival: an old fix arriving late never moves the marker.
+
+    Answers the stream event for the new latest fix, or None when nothing newer arrived.
+    """
+    location = db.session.get(CollectorLocation, profile.collector_id)
     newer = sorted(
         (p for p in accepted if location is None or p.fix_time > location.fix_time),
         key=lambda p: p.fix_time,
@@ -429,26 +467,21 @@ def _advance_location(
         "anchor_since": anchor.since,
     }
     if location is None:
-        location = CollectorLocation(collector_id=collector.id, **values)
-        db.session.add(location)
+        db.session.add(CollectorLocation(collector_id=profile.collector_id, **values))
     else:
         for key, value in values.items():
             setattr(location, key, value)
-    return location
-
-
-def _location_event(collector: Collector, location: CollectorLocation) -> dict[str, Any]:
     return {
-        "collector_id": collector.id,
-        "username": collector.user.username if collector.user else None,
-        "lat": location.lat,
-        "lon": location.lon,
-        "fix_time": location.fix_time.isoformat(),
-        "accuracy_m": location.accuracy_m,
-        "speed_mps": location.speed_mps,
-        "heading": location.heading,
-        "battery": location.battery,
-        "mock": location.mock,
+        "collector_id": profile.collector_id,
+        "username": profile.username,
+        "lat": latest.lat,
+        "lon": latest.lon,
+        "fix_time": latest.fix_time.isoformat(),
+        "accuracy_m": latest.accuracy_m,
+        "speed_mps": latest.speed_mps,
+        "heading": latest.heading_deg,
+        "battery": latest.battery_pct,
+        "mock": latest.mock,
     }
 
 
@@ -608,16 +641,12 @@ def _collector_views(
     lat_ref = sum(located) / len(located) if located else 0.0
     plans = _plan_summaries(today, collector_ids, lat_ref)
     rules = _status_settings()
-    midnight = datetime.combine(today, time(0), tzinfo=tz)
     views = []
     for row in rows:
         has_fix = row.fix_time is not None
         situation = tracking.Situation(
             now=now,
-            shift=tracking.ShiftWindow(
-                start=(midnight + timedelta(minutes=row.shift_start_min)).astimezone(UTC),
-                end=(midnight + timedelta(minutes=row.shift_end_min)).astimezone(UTC),
-            ),
+            shift=shift_window(row.shift_start_min, row.shift_end_min, today, tz),
             latest=_latest_position(row) if has_fix else None,
             anchor=(
                 tracking.Anchor(row.anchor_lat, row.anchor_lon, row.anchor_since)
@@ -737,10 +766,14 @@ def refresh_alerts(
 
 
 def _refresh_after_ingest(collector_id: int, now: datetime, *, urgent: bool) -> None:
-    """Throttled per collector, except for a mock location, which is flagged at once."""
+    """Re-evaluate one collector's alerts at most once a minute from ingestion (a mock
+    location at once). Reads of the alert list re-evaluate everyone, so the first fix of a
+    collector this process has not seen yet only starts the clock."""
     last_refresh = _app_cache("tracking_alert_refresh")
     last = last_refresh.get(collector_id)
-    if not urgent and last is not None and now - last < ALERT_REFRESH_EVERY:
+    if not urgent and (last is None or now - last < ALERT_REFRESH_EVERY):
+        if last is None:
+            last_refresh[collector_id] = now
         return
     last_refresh[collector_id] = now
     refresh_alerts(now=now, collector_ids=[collector_id])

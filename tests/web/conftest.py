@@ -12,8 +12,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -23,6 +24,7 @@ import pytest
 import requests
 
 REPO = Path(__file__).resolve().parents[2]
+FLASK = str(REPO / ".venv" / "bin" / "flask")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless",
@@ -32,7 +34,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
 ]
 SCREENSHOTS = REPO / "artifacts" / "screenshots"
-DEMO_ACCOUNTS = "300"
+DEMO_ACCOUNTS = "200"
 PASSWORD = "demo"
 
 
@@ -57,6 +59,7 @@ class DemoServer:
     instance: Path
     tokens: dict[str, str] = field(default_factory=dict)
     devices: dict[int, str] = field(default_factory=dict)
+    device_ids: dict[int, str] = field(default_factory=dict)
 
     def token(self, username: str) -> str:
         if username not in self.tokens:
@@ -83,14 +86,16 @@ class DemoServer:
     def active_collectors(self) -> list[dict[str, Any]]:
         return list(self.get("/collectors?active=true&page_size=100"))
 
-    def post_fix(self, collector_id: int, lat: float, lon: float) -> dict[str, Any]:
-        """A fix from the collector's registered handheld, stamped now."""
+    def post_fix(
+        self, collector_id: int, lat: float, lon: float, age_s: float = 0.0
+    ) -> dict[str, Any]:
+        """A fix from the collector's registered handheld, taken ``age_s`` seconds ago."""
         response = requests.post(
             f"{self.url}/api/v1/tracking/positions",
             json={
                 "positions": [
                     {
-                        "fix_time": datetime.now(UTC).isoformat(),
+                        "fix_time": (datetime.now(UTC) - timedelta(seconds=age_s)).isoformat(),
                         "lat": lat,
                         "lon": lon,
                         "accuracy_m": 8.0,
@@ -104,10 +109,21 @@ class DemoServer:
         response.raise_for_status()
         return dict(response.json())
 
+    def push(self, collector_id: int, mutations: list[dict[str, Any]]) -> dict[str, Any]:
+        """Mutations from the collector's handheld, as the sync protocol sends them."""
+        response = requests.post(
+            f"{self.url}/api/v1/sync/push",
+            json={"device_id": self.device_ids[collector_id], "mutations": mutations},
+            headers={"Authorization": f"Bearer {self.devices[collector_id]}"},
+            timeout=30,
+        )
+        response.raise_for_status()
+        return dict(response.json())
+
 
 def _flask(env: dict[str, str], *args: str) -> None:
     subprocess.run(
-        [str(REPO / ".venv" / "bin" / "flask"), *args],
+        [FLASK, *args],
         cwd=REPO,
         env=env,
         check=True,
@@ -135,20 +151,23 @@ def _field_day(server: DemoServer) -> None:
 
     Fixes outside a shift are never stored (privacy), and the tests may run at night.
     """
-    for collector in server.active_collectors():
+    server.token("admin")
+    server.token("dispatcher")
+
+    def start(collector: dict[str, Any]) -> None:
         cid = collector["id"]
-        server.api(
-            "PATCH",
-            f"/collectors/{cid}",
-            "admin",
-            json={"shift_start": "00:00", "shift_end": "23:59"},
-        ).raise_for_status()
-        device = server.api(
-            "POST", "/devices", collector["username"], json={"name": "web-test", "platform": "test"}
-        )
+        shift = {"shift_start": "00:00", "shift_end": "23:59"}
+        server.api("PATCH", f"/collectors/{cid}", "admin", json=shift).raise_for_status()
+        handheld = {"name": "web-test", "platform": "test", "collector_id": cid}
+        device = server.api("POST", "/devices", "dispatcher", json=handheld)
         device.raise_for_status()
         server.devices[cid] = device.json()["credential"]
-        server.post_fix(cid, collector["start_lat"], collector["start_lon"])
+        server.device_ids[cid] = device.json()["device_id"]
+        # A few minutes old, so the tests' later fixes are plausible moves for the speed filter.
+        server.post_fix(cid, collector["start_lat"], collector["start_lon"], age_s=240)
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(start, server.active_collectors()))
 
 
 @pytest.fixture(scope="session")
@@ -175,13 +194,20 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         LOGIN_RATE_LIMIT="1000 per minute",
     )
     _flask(env, "db", "upgrade")
-    _flask(env, "seed-demo", "--accounts", DEMO_ACCOUNTS, "--today", today)
+    # The server starts (imports, binds) while the demo is being seeded.
+    seeding = subprocess.Popen(
+        [FLASK, "seed-demo", "--accounts", DEMO_ACCOUNTS, "--today", today],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = (instance / "server.log").open("wb")
     process = subprocess.Popen(
         [
-            str(REPO / ".venv" / "bin" / "flask"),
+            FLASK,
             "run",
             "--host",
             "127.0.0.1",
@@ -196,6 +222,9 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         stderr=subprocess.STDOUT,
     )
     try:
+        output, _ = seeding.communicate(timeout=300)
+        if seeding.returncode != 0:
+            raise RuntimeError(f"seed-demo failed: {output.decode()[-2000:]}")
         _wait_ready(url, process)
         server = DemoServer(url=url, today=today, instance=instance)
         _field_day(server)

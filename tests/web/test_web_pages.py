@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import date, timedelta
+import uuid
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +63,13 @@ def test_web_map_shows_one_marker_per_active_collector(web: Any) -> None:
     web.page.wait_for_selector("#tiles-offline:not([hidden])")
     web.page.wait_for_selector("#stream-state.on")
     web.screenshot("map-live")
+    # With clustering on (it starts at 60 collectors), clusters hold every collector once.
+    web.open("/map?cluster_above=0")
+    web.page.wait_for_selector(".marker-cluster")
+    in_clusters = sum(int(x) for x in web.page.locator(".marker-cluster span").all_inner_texts())
+    alone = web.page.locator(".leaflet-marker-icon .cmarker").count()
+    assert in_clusters + alone == len(active)
+    web.screenshot("map-clustered")
     _no_page_errors(web)
 
 
@@ -95,12 +103,43 @@ def test_web_map_click_shows_planned_route_track_and_progress(web: Any) -> None:
     plan = web.server.get(f"/plans/{published['id']}", "dispatcher")
     route = next(r for r in plan["routes"] if r["stops"])
     cid = route["collector_id"]
+    # The collector knocks on the first door and nobody answers.
+    first = route["stops"][0]
+    visit = str(uuid.uuid4())
+    now = datetime.now(UTC).isoformat()
+    check_in = {
+        "visit_uuid": visit,
+        "account_id": first["account_id"],
+        "lat": first["lat"],
+        "lon": first["lon"],
+        "accuracy": 8,
+    }
+    pushed = web.server.push(
+        cid,
+        [
+            {"id": 1, "name": "check_in", "args": check_in, "client_time": now},
+            {
+                "id": 2,
+                "name": "record_visit",
+                "args": {"visit_uuid": visit, "disposition": "no_answer"},
+                "client_time": now,
+            },
+        ],
+    )
+    assert pushed["counts"]["applied"] == 2, pushed
     web.login("dispatcher", "/map")
     web.open("/map")
     web.page.locator(f".cmarker[data-collector-id='{cid}']").click()
     web.page.wait_for_selector("#route-stops li.route-stop")
     assert web.page.locator("#route-stops li.route-stop").count() == len(route["stops"])
     assert web.page.evaluate("window.liveMap.routeStopCount()") == len(route["stops"])
+    # Visited stops take the color and label of their disposition (from the KPI model).
+    visited = web.page.locator(f"#route-stops li[data-account-id='{first['account_id']}']")
+    assert "Nadie atiende" in visited.inner_text()
+    pending = web.page.locator(
+        f"#route-stops li[data-account-id='{route['stops'][-1]['account_id']}']"
+    )
+    assert "Pendiente" in pending.inner_text()
     live = next(
         f["properties"]
         for f in web.server.get("/tracking/live", "dispatcher")["features"]
@@ -109,6 +148,23 @@ def test_web_map_click_shows_planned_route_track_and_progress(web: Any) -> None:
     progress = f"{live['visits_done']} / {live['visits_planned']}"
     assert web.page.inner_text("#visits-progress") == progress
     web.screenshot("map-collector-route")
+
+    # Replay yesterday (the demo's history) with the time slider.
+    yesterday = _days(web.server.today, -1)
+    track = web.server.get(f"/collectors/{cid}/track?date={yesterday}", "dispatcher")
+    line = next(f for f in track["features"] if f["properties"]["kind"] == "track")
+    fixes = len(line["geometry"]["coordinates"])
+    assert fixes > 2
+    web.page.fill("#replay-date", yesterday)
+    web.page.click("#replay-load")
+    web.page.wait_for_selector("#replay-slider:enabled")
+    assert web.page.get_attribute("#replay-slider", "max") == str(fixes - 1)
+    middle = fixes // 2
+    web.page.locator("#replay-slider").evaluate(
+        f"s => {{ s.value = '{middle}'; s.dispatchEvent(new Event('input')); }}"
+    )
+    assert f"({middle + 1}/{fixes})" in web.page.inner_text("#replay-time")
+    web.screenshot("map-replay")
     _no_page_errors(web)
 
 
@@ -116,10 +172,9 @@ def test_web_dispatch_plans_to_100_percent_and_moving_a_stop_updates_totals(web:
     day = _days(web.server.today, 1)
     web.login("dispatcher", "/dispatch")
     web.open(f"/dispatch?date={day}")
-    chosen = [c["id"] for c in web.server.active_collectors()[:3]]
-    web.page.uncheck("#all-collectors")
-    for cid in chosen:
-        web.page.check(f"#collector-checks input[value='{cid}']")
+    collectors = web.server.active_collectors()
+    left_out = collectors[-1]["id"]
+    web.page.uncheck(f"#collector-checks input[value='{left_out}']")
     web.page.fill("#top", "30")
     web.page.fill("#time-limit", "2")
     web.page.click("#start-plan")
@@ -134,6 +189,7 @@ def test_web_dispatch_plans_to_100_percent_and_moving_a_stop_updates_totals(web:
     plan = web.page.evaluate("window.dispatchBoard.plan()")
     api_plan = web.server.get(f"/plans/{plan['id']}", "dispatcher")
     assert api_plan["status"] == "done"
+    assert left_out not in {r["collector_id"] for r in api_plan["routes"]}
     assert {r["collector_id"] for r in api_plan["routes"] if r["stops"]} == {
         int(x) for x in rows.evaluate_all("els => els.map(e => e.dataset.collectorId)")
     }
@@ -141,6 +197,9 @@ def test_web_dispatch_plans_to_100_percent_and_moving_a_stop_updates_totals(web:
     planned = sum(len(r["stops"]) for r in api_plan["routes"])
     assert web.page.locator(".leaflet-marker-icon .stopnum").count() == planned
     web.screenshot("dispatch-planned")
+    web.page.click("#publish")
+    web.page.wait_for_selector("#plan-status[data-status='published']")
+    assert web.server.get(f"/plans/{plan['id']}", "dispatcher")["status"] == "published"
 
     routes = sorted((r for r in api_plan["routes"] if r["stops"]), key=lambda r: -len(r["stops"]))
     source, target = routes[0], routes[1]
@@ -151,7 +210,8 @@ def test_web_dispatch_plans_to_100_percent_and_moving_a_stop_updates_totals(web:
         return int(cell.inner_text())
 
     assert visits(source["collector_id"]) == len(source["stops"])
-    web.page.locator(f".leaflet-marker-icon[title='{stop['account_id']}']").click(force=True)
+    # Stops can overlap on the map; the event goes to this stop's marker whatever lies on top.
+    web.page.locator(f".leaflet-marker-icon[title='{stop['account_id']}']").dispatch_event("click")
     web.page.wait_for_selector("#stop-form:not([hidden])")
     web.page.select_option("#move-to", str(target["collector_id"]))
     web.page.fill("#move-position", "")
@@ -189,7 +249,9 @@ def test_web_dashboard_funnel_equals_the_api_and_exports_csv(web: Any) -> None:
     assert report["total"]["attempts"] > 0
     assert web.page.locator("#scorecards tbody tr").count() == 25
     assert web.page.locator("#rollrate tbody tr").count() >= 1
-    assert web.page.locator("#series-counts").evaluate("c => c.width") > 0
+    # Chart.js (served from node_modules) drew both daily series.
+    assert web.page.evaluate("Object.keys(Chart.instances).length") == 2
+    assert web.page.locator("#chart-missing").is_hidden()
     assert "Embudo" in web.page.inner_text("body")
     web.screenshot("dashboard-es")
 
@@ -219,6 +281,15 @@ def test_web_collector_cannot_see_another_collectors_route(web: Any) -> None:
     assert web.page.locator(".cmarker").count() == 0
     assert web.page.locator("#own-only").is_visible()
     web.screenshot("map-collector-denied")
+    # Their own day is theirs to see: a second fix makes a track, drawn without any refusal.
+    own = web.server.active_collectors()[0]
+    assert own["username"] == "collector01"
+    web.server.post_fix(own["id"], own["start_lat"] + 0.002, own["start_lon"])
+    web.open("/map")
+    web.page.wait_for_selector(".leaflet-overlay-pane path", state="attached")
+    assert web.page.locator(".leaflet-overlay-pane path").count() == 1
+    assert web.page.locator("#route-message").is_hidden()
+    web.screenshot("map-collector-own-track")
     # The same refusal straight from the API the page calls.
     assert (
         web.server.api(

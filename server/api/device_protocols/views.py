@@ -81,10 +81,13 @@ def osmand() -> Response:
 
 @blp.route("/owntracks", methods=["POST"])
 @blp.doc(
-    security=[{"basicAuth": []}],
+    security=[],
     responses={
         "200": {"description": "A JSON array (OwnTracks expects one; ours is empty)"},
-        "401": {"description": "Wrong device id or credential"},
+        "401": {
+            "description": "HTTP Basic missing or wrong: user = device id, password = "
+            "the device credential"
+        },
     },
 )
 @limiter.limit(_unknown_id_limit, deduct_when=_failed_identification)

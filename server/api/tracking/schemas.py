@@ -4,7 +4,7 @@ from datetime import UTC
 
 from marshmallow import Schema, fields, validate
 
-MAX_BATCH = 1000
+from server.services.tracking import MAX_BATCH
 
 
 class FixSchema(Schema):

@@ -97,8 +97,16 @@ class TrackView(MethodView):
     @require_roles("dispatcher", "manager", "collector")
     @blp.arguments(TrackArgsSchema, location="query")
     @blp.response(200, GeoJSONSchema)
-    @blp.alt_response(
-        200, description="GPX 1.1 when format=gpx", content_type="application/gpx+xml"
+    @blp.doc(
+        responses={
+            "200": {
+                "description": "GeoJSON (LineString and stop Points), or GPX 1.1 for format=gpx",
+                "content": {
+                    "application/json": {"schema": GeoJSONSchema},
+                    "application/gpx+xml": {"schema": {"type": "string"}},
+                },
+            }
+        }
     )
     def get(self, args: dict[str, Any], collector_id: int) -> Any:
         """A day's filtered track and its stops, as GeoJSON or GPX; collectors see their own."""

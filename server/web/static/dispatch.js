@@ -119,7 +119,8 @@
     $("plan-status").textContent = "#" + plan.id + " " + t("dispatch.status." + plan.status);
     $("plan-status").dataset.status = plan.status;
     $("best-value").textContent = fmt.money(plan.best_value);
-    $("publish").disabled = plan.status !== "done";
+    // A published plan edited afterwards can be published again.
+    $("publish").disabled = !["done", "published"].includes(plan.status);
     $("replan").disabled = !["done", "published"].includes(plan.status);
   }
 
@@ -149,6 +150,7 @@
     planLayer.clearLayers();
     const routes = plan.routes || [];
     for (const route of routes) {
+      if (!route.stops.length) continue;
       const color = Routes.collectorColor(route.collector_id);
       Routes.routeLine(route, color, false)
         .bindTooltip(collectorName(route.collector_id))

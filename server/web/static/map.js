@@ -6,12 +6,12 @@
   if (!me) return;
   const t = App.t;
   const fmt = App.fmt;
-  // Clustering helps when hundreds of collectors are shown; below this every marker stays visible.
-  const CLUSTER_ABOVE = 60;
   const REFRESH_MS = 30000;
   const STATUSES = ["moving", "at_visit", "idle", "behind_plan", "no_signal", "off_shift", "no_position"];
 
   const params = new URLSearchParams(location.search);
+  // Clustering helps when hundreds of collectors are shown; below this every marker stays visible.
+  const CLUSTER_ABOVE = params.has("cluster_above") ? Number(params.get("cluster_above")) : 60;
   const map = App.baseMap("map");
   const zoneLayer = L.featureGroup().addTo(map);
   const routeLayer = L.featureGroup().addTo(map);
@@ -112,7 +112,11 @@
       data = await App.api("/tracking/live");
     } catch (error) {
       if (error.status === 403) {
+        // A collector: no team view, only their own track below.
         document.getElementById("own-only").hidden = false;
+        document.querySelectorAll(".staff-only").forEach((el) => {
+          el.hidden = true;
+        });
         return false;
       }
       App.notify(App.explain(error), "error");
@@ -225,13 +229,24 @@
       "<p><strong>" + App.escapeHtml(p.full_name || p.username) + "</strong> (" +
       App.escapeHtml(p.username) + ')</p><dl class="facts">' +
       "<dt>" + t("common.date") + "</dt><dd>" + state.day + "</dd>" +
-      '<dt></dt><dd><i class="dot status-' + status + '"></i>' + t("status." + status) + "</dd>" +
+      "<dt>" + t("map.status") + '</dt><dd><i class="dot status-' + status + '"></i>' + t("status." + status) + "</dd>" +
       "<dt>" + t("map.visits") + '</dt><dd id="visits-progress">' + p.visits_done + " / " +
       p.visits_planned + "</dd>" +
       "<dt>" + t("map.drift") + '</dt><dd id="eta-drift">' + drift + "</dd>" +
       "<dt>" + t("map.last_fix") + "</dt><dd>" + fmt.dateTime(p.fix_time) + "</dd>" +
       "<dt>" + t("map.last_sync") + '</dt><dd id="last-sync">' + fmt.dateTime(p.last_sync_at) +
       "</dd></dl>" + '<div id="route-stops"></div>';
+  }
+
+  /** What a collector sees of their own day: the track's size (the team view is staff-only). */
+  function renderTrackSummary(geojson) {
+    const line = (geojson.features || []).find((f) => f.properties.kind === "track");
+    const props = line ? line.properties : {};
+    document.getElementById("details").innerHTML =
+      "<p><strong>" + App.escapeHtml(props.username || "#" + state.selected) + '</strong></p><dl class="facts">' +
+      "<dt>" + t("common.date") + "</dt><dd>" + state.day + "</dd>" +
+      "<dt>" + t("map.distance") + "</dt><dd>" + fmt.number((props.distance_m || 0) / 1000, 2) + " km</dd>" +
+      "<dt>" + t("map.fixes") + "</dt><dd>" + fmt.number(props.fix_count || 0) + "</dd></dl>";
   }
 
   function showRouteMessage(text) {
@@ -323,7 +338,10 @@
       }
     }
     let trackLine = null;
-    if (track.status === "fulfilled") trackLine = drawTrack(track.value);
+    if (track.status === "fulfilled") {
+      trackLine = drawTrack(track.value);
+      if (!state.features.has(id)) renderTrackSummary(track.value);
+    }
     const denied = [route, track].filter(
       (r) => r.status === "rejected" && [403, 404].includes(r.reason.status),
     );
@@ -334,7 +352,9 @@
     }
     showRouteMessage(problems.join(" "));
     const bounds = L.featureGroup([...routeLayer.getLayers(), ...(trackLine ? [trackLine] : [])]);
-    if (bounds.getLayers().length) map.fitBounds(bounds.getBounds(), { padding: [30, 30] });
+    if (bounds.getLayers().length) {
+      map.fitBounds(bounds.getBounds(), { padding: [30, 30], maxZoom: 16 });
+    }
   }
 
   async function loadReplay() {

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from flask import Flask
 from flask.testing import FlaskClient
 
 from server.extensions import limiter
@@ -25,7 +26,7 @@ class Handheld:
 
 
 @pytest.fixture()
-def register_handheld(client: FlaskClient, auth_header: Any) -> Any:
+def register_handheld(client: FlaskClient, auth_header: Any, fresh_rate_limits: None) -> Any:
     """`register_handheld(collector)` registers a device through the API, as a phone does."""
 
     def register(collector: Collector) -> Handheld:
@@ -59,7 +60,7 @@ def handheld(all_day: Any, register_handheld: Any) -> Handheld:
     return register_handheld(all_day("collector01"))  # type: ignore[no-any-return]
 
 
-@pytest.fixture(autouse=True)
-def _fresh_rate_limits() -> None:
+@pytest.fixture()
+def fresh_rate_limits(app: Flask) -> None:
     """The limiter's memory storage outlives one app; start each test with clean counters."""
     limiter.reset()
