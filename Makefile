@@ -29,6 +29,8 @@ run: $(VENV)/.installed node_modules/.installed
 	@echo ""
 	@echo "  Cobranza en campo is running at http://127.0.0.1:$(PORT)"
 	@echo "  API docs: http://127.0.0.1:$(PORT)/api/docs"
+	@echo "  Pages: http://127.0.0.1:$(PORT)/login (live map, dispatch board, KPI dashboard)"
+	@echo "  Collectors walking: .venv/bin/flask --app server replay-demo --open-shifts --url http://127.0.0.1:$(PORT)"
 	@echo "  Demo logins (password: $${DEMO_PASSWORD:-demo}): admin, dispatcher, manager, collector01 ... collector25"
 	@echo ""
 	$(BIN)/gunicorn --workers 1 --worker-class gthread --threads 32 --bind 127.0.0.1:$(PORT) \

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pyvrp
 import pyvrp.stop
 import vroom
@@ -27,8 +28,10 @@ import vroom
 # This file is bench/routing.py: its own directory must not shadow the routing package.
 sys.path[0] = str(Path(__file__).resolve().parents[1])
 
-from routing.dayfile import load_day  # noqa: E402
+from routing.bigday import plan_large_day  # noqa: E402
+from routing.dayfile import VALUE_SCALE, load_day  # noqa: E402
 from routing.evaluate import evaluate  # noqa: E402
+from routing.matrix import TravelProfile, haversine_matrices  # noqa: E402
 from routing.model import ProblemData, Route, Solution  # noqa: E402
 from routing.solver import SolveParams, plan  # noqa: E402
 from routing.synthetic import city_day  # noqa: E402
@@ -236,6 +239,33 @@ def run_city(limit: float, solvers: list[str], visits: int, collectors: int) -> 
     )
 
 
+def run_large_day(limit: float, visits: int, collectors: int) -> None:
+    """Ours only (peers would need the whole city matrix): zones end to end."""
+    day = city_day(visits=visits, collectors=collectors, windowed=int(0.3 * visits), radius_km=28.0)
+    total = sum(v["value"] for v in day["visits"]) * VALUE_SCALE
+    started = time.perf_counter()
+    result = plan_large_day(day, limit, workers=2)
+    print(
+        f"\nLarge day: {visits} visits, {collectors} collectors, {limit:g} s: value "
+        f"{100 * result.evaluation.value / total:.2f} % (zones alone after the first round "
+        f"{100 * result.first_round_value / total:.2f} %), travel "
+        f"{result.evaluation.travel_s / 3600:.1f} h, feasible {result.evaluation.feasible}, "
+        f"{time.perf_counter() - started:.1f} s"
+    )
+
+
+def time_matrix(size: int = 2000) -> None:
+    """Travel matrix build time (goal: 2,000 x 2,000 in 0.2 s), best of three."""
+    rng = np.random.default_rng(0)
+    points = np.column_stack([rng.uniform(-12.2, -11.9, size), rng.uniform(-77.1, -76.9, size)])
+    best = float("inf")
+    for _ in range(3):
+        started = time.perf_counter()
+        haversine_matrices(points, [TravelProfile(25.0)])
+        best = min(best, time.perf_counter() - started)
+    print(f"Travel matrix {size} x {size}: {best:.3f} s (best of 3)\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -246,12 +276,15 @@ def main() -> None:
     parser.add_argument("--no-city", action="store_true")
     parser.add_argument("--city-visits", type=int, default=1000)
     parser.add_argument("--city-collectors", type=int, default=25)
+    parser.add_argument("--large-day", type=int, default=0, help="visits (e.g. 10000), 0 = skip")
+    parser.add_argument("--large-time-limit", type=float, default=180.0)
     args = parser.parse_args()
     paths = sorted((INSTANCES / "solomon").glob("*.txt")) + sorted(
         (INSTANCES / "cvrplib-x").glob("*.vrp")
     )
     if args.instances is not None:
         paths = [p for p in paths if p.stem in set(args.instances)]
+    time_matrix()
     rows: list[Row] = []
     if paths:
         print(
@@ -278,6 +311,8 @@ def main() -> None:
             )
     if not args.no_city:
         run_city(args.time_limit, args.solvers, args.city_visits, args.city_collectors)
+    if args.large_day:
+        run_large_day(args.large_time_limit, args.large_day, args.large_day // 40)
 
 
 if __name__ == "__main__":

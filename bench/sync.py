@@ -265,6 +265,17 @@ def bench_pull(base: str, repeats: int) -> tuple[float, float, int]:
     return statistics.median(full), statistics.median(incremental), stops
 
 
+def bench_floor(base: str, repeats: int) -> float:
+    """Median ms of GET /healthz: the per-request floor of this server on this machine now."""
+    session = requests.Session()
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        session.get(f"{base}/healthz", timeout=10).raise_for_status()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
@@ -283,6 +294,7 @@ def main() -> None:
                 bench_upload(base, tmp, 5 * 1024 * 1024, 256 * 1024, k) for k in range(args.repeats)
             ]
             full_ms, incremental_ms, stops = bench_pull(base, max(10, args.repeats * 5))
+            floor_ms = bench_floor(base, 30)
         finally:
             server.kill()
             server.wait()
@@ -308,10 +320,13 @@ def main() -> None:
         ),
         (f"pull of a {stops}-stop day, full", f"{full_ms:.1f}", "ms", "< 100"),
         (f"pull of a {stops}-stop day, incremental", f"{incremental_ms:.1f}", "ms", ""),
+        ("GET /healthz (request floor, peer)", f"{floor_ms:.1f}", "ms", ""),
     ]
+    load = os.getloadavg()[0]
     print(
         f"\nsync benchmark on {backend}, gunicorn 1 worker x 4 threads, medians of "
-        f"{args.repeats} runs (pull: {max(10, args.repeats * 5)})\n"
+        f"{args.repeats} runs (pull: {max(10, args.repeats * 5)}); load average {load:.1f} "
+        f"on {os.cpu_count()} CPUs\n"
     )
     print(f"{'measure':<52} {'median':>10}  {'unit':<12} {'target'}")
     for name, value, unit, target in rows:

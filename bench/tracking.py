@@ -21,6 +21,7 @@ import json
 import os
 import random
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -173,8 +174,22 @@ def seed(database_url: str, instance: Path) -> dict[str, Any]:
     return {"devices": credentials, "token": token}
 
 
+def start_redis() -> tuple[subprocess.Popen[bytes] | None, str | None]:
+    """A private redis-server, so several workers share the stream (None if not installed)."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        return None, None
+    port = free_port()
+    process = subprocess.Popen(
+        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)
+    return process, f"redis://127.0.0.1:{port}/0"
+
+
 def start_server(
-    database_url: str, instance: Path, threads: int
+    database_url: str, instance: Path, threads: int, workers: int, redis_url: str | None
 ) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     env = {
@@ -184,11 +199,13 @@ def start_server(
         "INSTANCE_PATH": str(instance),
     }
     env.pop("REDIS_URL", None)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
     process = subprocess.Popen(
         [
             str(ROOT / ".venv/bin/gunicorn"),
             "--workers",
-            "1",
+            str(workers),
             "--worker-class",
             "gthread",
             "--threads",
@@ -201,6 +218,7 @@ def start_server(
         ],
         cwd=ROOT,
         env=env,
+        start_new_session=True,  # its own process group, so workers never outlive the bench
     )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
@@ -214,6 +232,25 @@ def start_server(
     raise SystemExit("server did not start")
 
 
+def server_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by the server's process group (master and workers).
+
+    Reported beside wall-clock rates because this machine is shared: CPU per request says
+    what the code costs whatever else is running.
+    """
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # fields[2] is the process group; utime and stime are fields 14 and 15 of stat.
+        if int(fields[2]) == pid:
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 _local = threading.local()
 
 
@@ -225,12 +262,14 @@ def session() -> requests.Session:
 
 def bench_batches(
     base: str, devices: list[dict[str, Any]], seconds: float, clients: int, offset_s: float
-) -> float:
-    """Fixes/s accepted while ``clients`` threads post batches of 50 for as long as asked."""
+) -> tuple[float, int]:
+    """Fixes/s accepted (and batches posted) while ``clients`` threads post batches of 50."""
     stop = time.monotonic() + seconds
-    counter = {"accepted": 0}
+    counter = {"accepted": 0, "batches": 0}
     lock = threading.Lock()
-    origin = datetime.now(UTC) - timedelta(hours=2) + timedelta(seconds=offset_s)
+    # Every run writes its own hour of the past, so no fix is "in the future" and no later
+    # measurement (fan-out posts "now") finds a newer fix already stored.
+    origin = datetime.now(UTC) - timedelta(hours=12) + timedelta(seconds=offset_s)
 
     def worker(index: int) -> None:
         rng = random.Random(index)
@@ -262,12 +301,13 @@ def bench_batches(
                 response.raise_for_status()
                 with lock:
                     counter["accepted"] += response.json()["accepted"]
+                    counter["batches"] += 1
             round_ += 1
 
     began = time.monotonic()
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(worker, range(clients)))
-    return counter["accepted"] / (time.monotonic() - began)
+    return counter["accepted"] / (time.monotonic() - began), counter["batches"]
 
 
 def bench_osmand(
@@ -336,20 +376,22 @@ def bench_fanout(
     done = threading.Event()
 
     def listen(index: int) -> None:
-        with requests.get(
-            f"{base}/api/v1/tracking/stream",
-            stream=True,
-            timeout=120,
-            headers={"Authorization": f"Bearer {token}"},
-        ) as response:
-            lines = response.iter_lines(decode_unicode=True)
-            for line in lines:
-                if line.startswith("retry:"):
-                    connected.wait()
-                elif line == "event: position":
-                    received[index].append(time.perf_counter())
-                    if len(received[index]) >= runs or done.is_set():
-                        return
+        try:
+            with requests.get(
+                f"{base}/api/v1/tracking/stream",
+                stream=True,
+                timeout=120,
+                headers={"Authorization": f"Bearer {token}"},
+            ) as response:
+                for line in response.iter_lines(decode_unicode=True):
+                    if line.startswith("retry:"):
+                        connected.wait()
+                    elif line == "event: position":
+                        received[index].append(time.perf_counter())
+                        if len(received[index]) >= runs or done.is_set():
+                            return
+        except (requests.RequestException, threading.BrokenBarrierError):
+            return  # the server going away at the end of the bench
 
     threads = [threading.Thread(target=listen, args=(i,), daemon=True) for i in range(subscribers)]
     for thread in threads:
@@ -372,6 +414,7 @@ def bench_fanout(
             time.sleep(0.005)
         arrivals = [r[run] for r in received if len(r) > run]
         if len(arrivals) < subscribers:
+            print(f"fan-out run {run}: only {len(arrivals)} of {subscribers} got the event")
             spans.append(float("inf"))
         else:
             spans.append(max(arrivals) - sent)
@@ -386,6 +429,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=6.0, help="per ingestion/OsmAnd run")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clients", type=int, default=6, help="parallel batch posters")
+    parser.add_argument(
+        "--workers", type=int, default=2, help="gunicorn workers (>1 shares the stream via Redis)"
+    )
     args = parser.parse_args()
     # Make SIGTERM unwind through `finally`, so the server process never outlives the bench.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
@@ -395,14 +441,20 @@ def main() -> None:
         engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
         print(f"Seeding {COLLECTORS} collectors on {engine}...", flush=True)
         data = seed(database_url, instance)
-        server, base = start_server(database_url, instance, threads=256)
+        redis_server, redis_url = start_redis() if args.workers > 1 else (None, None)
+        workers = args.workers if redis_url else 1
+        server, base = start_server(database_url, instance, 256, workers, redis_url)
         print(f"Server up at {base}; measuring...", flush=True)
         try:
             rows: list[tuple[str, str, str]] = []
-            batch_rates = [
-                bench_batches(base, data["devices"], args.seconds, args.clients, run * 3600.0)
-                for run in range(args.runs)
-            ]
+            batch_rates, batch_cpu_ms = [], []
+            for run in range(args.runs):
+                cpu = server_cpu_s(server.pid)
+                rate, batches = bench_batches(
+                    base, data["devices"], args.seconds, args.clients, run * 3600.0
+                )
+                batch_rates.append(rate)
+                batch_cpu_ms.append((server_cpu_s(server.pid) - cpu) * 1000 / max(batches, 1))
             rows.append(
                 (
                     "batch ingestion (50/batch)",
@@ -410,9 +462,23 @@ def main() -> None:
                     ">= 10,000 fixes/s",
                 )
             )
-            osmand = [
-                bench_osmand(base, data["devices"], 300.0, args.seconds) for _ in range(args.runs)
-            ]
+            per_batch = statistics.median(batch_cpu_ms)
+            rows.append(
+                (
+                    "  server CPU per batch of 50",
+                    f"{per_batch:.1f} ms = {50_000 / per_batch:,.0f} fixes/s per core",
+                    "",
+                )
+            )
+            osmand, osmand_cpu_ms = [], []
+            for _ in range(args.runs):
+                cpu = server_cpu_s(server.pid)
+                result = bench_osmand(base, data["devices"], 300.0, args.seconds)
+                osmand.append(result)
+                requests_done = int(300.0 * args.seconds)  # every offered request completes
+                osmand_cpu_ms.append(
+                    (server_cpu_s(server.pid) - cpu) * 1000 / max(requests_done, 1)
+                )
             rows.append(
                 (
                     "OsmAnd single fix, offered 300/s",
@@ -420,6 +486,14 @@ def main() -> None:
                     f"p50 {statistics.median(o[1] for o in osmand):.1f} ms, "
                     f"p99 {statistics.median(o[2] for o in osmand):.1f} ms",
                     "300 req/s, p99 < 50 ms",
+                )
+            )
+            per_fix = statistics.median(osmand_cpu_ms)
+            rows.append(
+                (
+                    "  server CPU per OsmAnd request",
+                    f"{per_fix:.1f} ms = {1000 / per_fix:,.0f} req/s per core",
+                    "",
                 )
             )
             live_ms, features = bench_live(base, data["token"], runs=max(10, args.runs))
@@ -437,17 +511,23 @@ def main() -> None:
             try:
                 server.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                server.kill()  # SSE connections keep gthread workers from a graceful stop
+                # SSE connections keep gthread workers from a graceful stop.
+                os.killpg(server.pid, signal.SIGKILL)
                 server.wait()
+            if redis_server is not None:
+                redis_server.terminate()
+                redis_server.wait(timeout=10)
         width = max(len(r[0]) for r in rows)
         value_width = max(len(r[1]) for r in rows)
         print(
             f"\nTracking benchmark on {engine}, medians of {args.runs}+ runs "
-            f"(gunicorn 1 worker gthread, loopback)"
+            f"(gunicorn {workers} worker(s) gthread{', Redis stream' if redis_url else ''}, "
+            "loopback, load generator in this process)"
         )
         print(f"{'measure':<{width}}  {'result':<{value_width}}  goal")
         for name, value, goal in rows:
             print(f"{name:<{width}}  {value:<{value_width}}  {goal}")
+        print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
         print(json.dumps({"engine": engine, "batch_fixes_per_s": batch_rates}), file=sys.stderr)
 
 

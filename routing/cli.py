@@ -13,10 +13,13 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from routing.dayfile import load_day, plan_document
+from routing.bigday import plan_large_day
+from routing.dayfile import VALUE_SCALE, load_day, plan_document
 from routing.model import Solution
 from routing.solver import Progress, SolveParams, plan
 from routing.vrplib_io import read_instance, route_distance
+
+LARGE_DAY_VISITS = 3000
 
 
 def _print_progress(event: Progress) -> None:
@@ -30,7 +33,10 @@ def _print_progress(event: Progress) -> None:
 
 
 def plan_day(args: argparse.Namespace) -> int:
-    data = load_day(json.loads(Path(args.day).read_text()))
+    day = json.loads(Path(args.day).read_text())
+    if len(day.get("visits", [])) > LARGE_DAY_VISITS:
+        return _plan_large_day(args, day)
+    data = load_day(day)
     params = SolveParams(time_limit_s=args.time_limit, workers=args.workers, seed=args.seed)
     result = plan(data, params, progress=None if args.quiet else _print_progress)
     document = plan_document(result.evaluation, result.dropped_reasons)
@@ -41,6 +47,23 @@ def plan_day(args: argparse.Namespace) -> int:
         f"value {document['value']:.2f}  travel {document['travel_s']} s  "
         f"dropped {len(document['dropped'])}  feasible {document['feasible']}  "
         f"in {result.runtime_s:.1f} s"
+    )
+    return 0 if result.evaluation.feasible else 1
+
+
+def _plan_large_day(args: argparse.Namespace, day: dict[str, object]) -> int:
+    """Thousands of visits: zones end to end, never one city-wide matrix (routing.bigday)."""
+    result = plan_large_day(
+        day, args.time_limit, args.workers, progress=None if args.quiet else _print_progress
+    )
+    document = plan_document(result.evaluation, result.reasons)
+    Path(args.out).write_text(json.dumps(document, indent=1))
+    if not args.quiet:
+        print(file=sys.stderr)
+    print(
+        f"value {document['value']:.2f} (zones alone: {result.first_round_value / VALUE_SCALE:.2f})"
+        f"  travel {document['travel_s']} s  dropped {len(document['dropped'])}"
+        f"  feasible {document['feasible']}  in {result.runtime_s:.1f} s"
     )
     return 0 if result.evaluation.feasible else 1
 

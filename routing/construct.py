@@ -25,6 +25,8 @@ from routing.zones import balanced_territories, planar_km
 
 IntArray = npt.NDArray[np.int64]
 _NO_GAIN = -1.0
+GROUP_CONSTRUCTION_VISITS = 1500
+GROUP_COLLECTORS = 10
 
 
 @dataclass
@@ -272,6 +274,18 @@ class Builder:
                 if not self.insert(r, i, end) and costs[0] < INFEASIBLE:
                     self.insert(r, i, int(legs[0]))
 
+    def adopt(self, solution: Solution) -> None:
+        """Take over feasible routes wholesale (routes that no longer fit are re-seeded)."""
+        for route in solution.routes:
+            r = self.data.collector_index[route.collector_id]
+            sequence = [self.data.visit_index[v] for v in route.visit_ids]
+            state = self._state(r, sequence)
+            if state.end_s <= self.data.collectors[r].shift_end_s:
+                self.routes[r] = state
+                self.unrouted[sequence] = False
+            else:
+                self.seed(Solution((route,)))
+
     def fill(self, only: npt.NDArray[np.bool_] | None = None) -> None:
         """Insert unrouted visits: required ones by regret, then the rest by value per minute."""
         n_routes = len(self.routes)
@@ -323,12 +337,16 @@ def construct(data: ProblemData, start: Solution | None = None) -> Solution:
 
     When collectors start from different places, each first fills its own territory (balanced,
     compact, nearest its home), then everybody competes for what is left: routes come out
-    compact instead of criss-crossing the city after the most valuable doors.
+    compact instead of criss-crossing the city after the most valuable doors. A very big day
+    is first built group by group of neighbouring collectors (insertion over ten thousand
+    visits at once would be slow), then the leftovers are offered to everybody.
     """
+    territory = _territories(data)
+    if territory is not None and len(data.visits) > GROUP_CONSTRUCTION_VISITS:
+        return _construct_by_groups(data, territory, start)
     builder = Builder(data)
     if start is not None:
         builder.seed(start)
-    territory = _territories(data)
     if territory is not None:
         everywhere = builder.allowed
         builder.allowed = everywhere & (
@@ -336,6 +354,27 @@ def construct(data: ProblemData, start: Solution | None = None) -> Solution:
         )
         builder.fill()
         builder.allowed = everywhere
+    builder.fill()
+    return builder.solution()
+
+
+def _construct_by_groups(
+    data: ProblemData, territory: IntArray, start: Solution | None
+) -> Solution:
+    points = planar_km(data.coordinates)
+    homes = points[[c.start_location for c in data.collectors]]
+    k = -(-len(data.collectors) // GROUP_COLLECTORS)
+    group_of = balanced_territories(homes, k, slack=0.0)
+    routes: list[Route] = []
+    for g in range(k):
+        members = np.flatnonzero(group_of == g)
+        ids = [data.collectors[c].id for c in members.tolist()]
+        visits = [data.visits[i].id for i in np.flatnonzero(np.isin(territory, members)).tolist()]
+        kept = set(ids)
+        own = Solution(tuple(r for r in start.routes if r.collector_id in kept)) if start else None
+        routes.extend(construct(data.subset(ids, visits), own).routes)
+    builder = Builder(data)
+    builder.adopt(Solution(tuple(routes)))
     builder.fill()
     return builder.solution()
 

@@ -22,6 +22,7 @@ from server.models.types import utcnow
 F = TypeVar("F", bound=Callable[..., Any])
 
 DEVICE_TOKEN_PREFIX = "dev_"
+_QUERY_TOKEN_ALLOWED = "cobranza.query_token_allowed"
 _hasher = PasswordHasher()
 
 
@@ -74,7 +75,7 @@ def _bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     if scheme.lower() != "bearer" or not value.strip():
-        if g.get("query_token_allowed"):
+        if request.environ.get(_QUERY_TOKEN_ALLOWED):
             return request.args.get("access_token") or None
         return None
     return value.strip()
@@ -89,7 +90,8 @@ def accept_query_token(view: F) -> F:
 
     @functools.wraps(view)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        g.query_token_allowed = True
+        # Per request (environ), never per app context: tests share one context across requests.
+        request.environ[_QUERY_TOKEN_ALLOWED] = True
         return view(*args, **kwargs)
 
     return cast(F, wrapper)

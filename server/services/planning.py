@@ -534,10 +534,15 @@ def render(
         for v in evaluation.dropped
     ] + list(blocked or [])
     total_value = sum(v["value"] for v in day_file["visits"])
+    # A must-visit that fits nowhere is a warning (listed with its reason), not a broken route:
+    # the routes themselves can still be walked and published.
+    missed = [v for v in evaluation.violations if v.startswith("required visit")]
+    broken = [v for v in evaluation.violations if v not in missed]
     return {
         "summary": {
-            "feasible": evaluation.feasible,
-            "violations": list(evaluation.violations),
+            "feasible": not broken,
+            "violations": broken,
+            "required_unserved": [int(v) for v in evaluation.dropped if visits[v]["required"]],
             "visits_planned": sum(len(r["stops"]) for r in routes),
             "visits_unassigned": len(unassigned),
             "value": round(evaluation.value / VALUE_SCALE, 2),
@@ -635,6 +640,10 @@ def update_stop(plan_id: int, account_id: int, changes: dict[str, Any]) -> Route
         routes[target].insert(max(0, min(len(routes[target]), int(wanted) - 1)), visit_id)
     if "locked" in changes:
         visit["locked"] = bool(changes["locked"])
+    if target is None:
+        # The dispatcher's call overrides "must visit": the stop leaves this plan on purpose.
+        visit["locked"] = False
+        visit["required"] = False
     if visit.get("locked") and target is not None:
         visit["allowed_collectors"] = [target]
         visit["required"] = True

@@ -57,6 +57,7 @@ from sqlalchemy import (
     literal_column,
     or_,
     select,
+    text,
     type_coerce,
 )
 from sqlalchemy.ext.compiler import compiles
@@ -397,6 +398,13 @@ def _grouped(
     return _group_and_order(stmt, len(keys))
 
 
+def _tune_for_reports() -> None:
+    """PostgreSQL's JIT compiles these wide aggregate queries for seconds before running them
+    in milliseconds; turn it off for the report's transaction only."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        db.session.execute(text("SET LOCAL jit = off"))
+
+
 def _core(stmt: SqlSelect) -> Any:
     """Run a column query on the session's connection, skipping the ORM's row processing
     (a report reads plain tuples; the ORM layer costs more than the query on big scans)."""
@@ -407,10 +415,14 @@ def _stream(stmt: SqlSelect, keys: tuple[GroupKey, ...], names: list[str]) -> It
     """Yield (sort key, raw keys, partial totals) for each group row of ``stmt``."""
     n = len(keys)
     result = _core(stmt.execution_options(yield_per=2000))
-    for row in result:
-        values = tuple(row)
-        measures, raw = values[: len(names)], values[len(names) : len(names) + n]
-        yield _sort_key(raw), raw, dict(zip(names, measures, strict=True))
+    try:
+        for row in result:
+            values = tuple(row)
+            measures, raw = values[: len(names)], values[len(names) : len(names) + n]
+            yield _sort_key(raw), raw, dict(zip(names, measures, strict=True))
+    finally:
+        # Server-side cursors (PostgreSQL) must be closed even when a client stops reading.
+        result.close()
 
 
 def _select(**columns: SqlExpr) -> tuple[SqlSelect, list[str]]:
@@ -727,28 +739,32 @@ def judge_promises(ctx: _Context) -> int:
 
     judged = 0
     chunk: list[dict[str, Any]] = []
-    for account_id, rows in itertools.groupby(promise_rows, key=lambda r: r[0]):
-        promises = [
-            _promise_of(account_id, promise_id, list(parts))
-            for promise_id, parts in itertools.groupby(rows, key=lambda r: r[1])
-        ]
-        for outcome in judge_account(promises, payments_of(account_id), as_of, ctx.rules):
-            made_on = outcome.promise.created_on
-            if not ctx.start <= made_on < ctx.end:
-                continue
-            chunk.append(
-                {
-                    "promise_id": outcome.promise.promise_id,
-                    "status": outcome.status.value,
-                    "amount_matched": outcome.amount_matched,
-                }
-            )
-            judged += 1
-        if len(chunk) >= _OUTCOME_CHUNK:
+    try:
+        for account_id, rows in itertools.groupby(promise_rows, key=lambda r: r[0]):
+            promises = [
+                _promise_of(account_id, promise_id, list(parts))
+                for promise_id, parts in itertools.groupby(rows, key=lambda r: r[1])
+            ]
+            for outcome in judge_account(promises, payments_of(account_id), as_of, ctx.rules):
+                made_on = outcome.promise.created_on
+                if not ctx.start <= made_on < ctx.end:
+                    continue
+                chunk.append(
+                    {
+                        "promise_id": outcome.promise.promise_id,
+                        "status": outcome.status.value,
+                        "amount_matched": outcome.amount_matched,
+                    }
+                )
+                judged += 1
+            if len(chunk) >= _OUTCOME_CHUNK:
+                db.session.execute(insert(promise_outcomes), chunk)
+                chunk = []
+        if chunk:
             db.session.execute(insert(promise_outcomes), chunk)
-            chunk = []
-    if chunk:
-        db.session.execute(insert(promise_outcomes), chunk)
+    finally:
+        promise_rows.close()
+        payment_rows.close()
     return judged
 
 
@@ -848,6 +864,7 @@ def build_report(query: ReportQuery) -> Iterator[ReportRow]:
     ordered groups and they are merged row by row.
     """
     ctx = _context(query)
+    _tune_for_reports()
     judge_promises(ctx)
     fill_assignment_rows(ctx, query.group_by)
     labels = _Labels()
@@ -896,10 +913,10 @@ def report_csv(rows: Iterable[ReportRow], group_by: tuple[GroupKey, ...]) -> Ite
     writer = csv.writer(buffer, lineterminator="\n")
 
     def flush() -> str:
-        text = buffer.getvalue()
+        line = buffer.getvalue()
         buffer.seek(0)
         buffer.truncate()
-        return text
+        return line
 
     writer.writerow(columns)
     yield flush()
@@ -951,6 +968,7 @@ def build_effectiveness(start: date, end: date) -> dict[str, Any]:
     after that and on or before ``end``; accounts with no such later snapshot (withdrawn,
     not re-imported) are reported as ``not_in_end_snapshot`` and left out of the shares.
     """
+    _tune_for_reports()
     first, last = aliased(AccountSnapshot), aliased(AccountSnapshot)
     start_ids = _snapshot_on_or_before(start)
     end_ids = _snapshot_on_or_before(end, after=start)

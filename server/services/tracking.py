@@ -24,6 +24,7 @@ from flask import current_app
 from sqlalchemy import case, delete, func, insert, not_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
+from sqlalchemy.exc import IntegrityError
 
 import tracking
 from server.auth import authenticate_device
@@ -391,11 +392,25 @@ def ingest_positions(
     """Run a device's fixes through the pipeline, store them once, update the live state.
 
     Fixes outside the collector's shift and fixes already stored are acknowledged and
-    counted but not written; filtered fixes are written with their reason.
+    counted but not written; filtered fixes are written with their reason. Two requests
+    racing to create a collector's first live-state row cannot both win: the loser is
+    rolled back and run again, and then finds the winner's fixes stored.
     """
     now = now or utcnow()
     if not fixes:
         return IngestResult(0, 0, 0, 0, 0)
+    device_id = device.id
+    try:
+        return _ingest_once(device, fixes, now)
+    except IntegrityError:
+        db.session.rollback()
+        retry_device = db.session.get(Device, device_id)
+        if retry_device is None:
+            raise
+        return _ingest_once(retry_device, fixes, now)
+
+
+def _ingest_once(device: Device, fixes: Sequence[tracking.Position], now: datetime) -> IngestResult:
     profile = _collector_profile(device.collector_id)
     context = tracking.PipelineContext(
         now=now,

@@ -40,6 +40,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 def handheld(world: dict[str, Any], name: str, username: str) -> SyncEngine:
+    world["server"].ensure_running()
     store = LocalStore(world["tmp"] / name)
     engine = SyncEngine(
         ServerApi(world["server"].url, timeout=(2, 10)), store, chunk_size=16 * 1024
@@ -160,6 +161,7 @@ def test_tuspy_client_uploads_and_dedupes(world: dict[str, Any]) -> None:
 
 
 def test_simulator_killed_and_resumed(world: dict[str, Any]) -> None:
+    world["server"].ensure_running()
     state = Path(world["tmp"]) / "sim-resume"
     command = [
         sys.executable,

@@ -147,7 +147,7 @@ class ServerProcess:
             stdout=self.log,
             stderr=self.log,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90  # a loaded CI machine can be very slow to import
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}")
@@ -157,6 +157,12 @@ class ServerProcess:
             except requests.RequestException:
                 time.sleep(0.1)
         raise RuntimeError("server did not come up")
+
+    def ensure_running(self) -> None:
+        """Start the server again if an earlier test left it dead."""
+        if self.process is None or self.process.poll() is not None:
+            self.process = None
+            self.start()
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:

@@ -37,6 +37,7 @@ def test_web_pages_need_a_token_and_home_sends_each_role_to_its_page(web: Any) -
     web.page.evaluate("sessionStorage.clear()")
     web.login("manager", "/")
     web.page.wait_for_url("**/dashboard")
+    web.page.wait_for_selector("body[data-ready='1']")
     web.screenshot("login-manager-dashboard")
     web.page.goto(web.server.url + "/login")
     web.page.fill("#username", "manager")
@@ -52,7 +53,7 @@ def test_web_map_shows_one_marker_per_active_collector(web: Any) -> None:
     live = web.server.get("/tracking/live", "manager")
     positioned = [f for f in live["features"] if f["geometry"]]
     assert len(positioned) == len(active) == 25
-    web.login("manager", "/map")
+    web.sign_in_as("manager")
     web.open("/map")
     markers = web.page.locator(".leaflet-marker-icon .cmarker")
     assert markers.count() == len(active)
@@ -76,7 +77,7 @@ def test_web_map_shows_one_marker_per_active_collector(web: Any) -> None:
 def test_web_map_marker_moves_within_two_seconds_of_a_new_position(web: Any) -> None:
     collector = web.server.active_collectors()[2]
     cid = collector["id"]
-    web.login("dispatcher", "/map")
+    web.sign_in_as("dispatcher")
     web.open("/map")
     web.page.wait_for_selector("#stream-state.on")
     before = web.page.evaluate(f"window.liveMap.position({cid})")
@@ -127,7 +128,7 @@ def test_web_map_click_shows_planned_route_track_and_progress(web: Any) -> None:
         ],
     )
     assert pushed["counts"]["applied"] == 2, pushed
-    web.login("dispatcher", "/map")
+    web.sign_in_as("dispatcher")
     web.open("/map")
     web.page.locator(f".cmarker[data-collector-id='{cid}']").click()
     web.page.wait_for_selector("#route-stops li.route-stop")
@@ -147,6 +148,13 @@ def test_web_map_click_shows_planned_route_track_and_progress(web: Any) -> None:
     )
     progress = f"{live['visits_done']} / {live['visits_planned']}"
     assert web.page.inner_text("#visits-progress") == progress
+    # A live fix for the selected collector refreshes the details but keeps the route list.
+    here = web.page.evaluate(f"window.liveMap.position({cid})")
+    assert web.server.post_fix(cid, here["lat"] + 0.001, here["lng"])["accepted"] == 1
+    web.page.wait_for_function(
+        f"() => Math.abs(window.liveMap.position({cid}).lat - {here['lat'] + 0.001}) < 1e-6"
+    )
+    assert web.page.locator("#route-stops li.route-stop").count() == len(route["stops"])
     web.screenshot("map-collector-route")
 
     # Replay yesterday (the demo's history) with the time slider.
@@ -170,7 +178,7 @@ def test_web_map_click_shows_planned_route_track_and_progress(web: Any) -> None:
 
 def test_web_dispatch_plans_to_100_percent_and_moving_a_stop_updates_totals(web: Any) -> None:
     day = _days(web.server.today, 1)
-    web.login("dispatcher", "/dispatch")
+    web.sign_in_as("dispatcher")
     web.open(f"/dispatch?date={day}")
     collectors = web.server.active_collectors()
     left_out = collectors[-1]["id"]
@@ -225,13 +233,48 @@ def test_web_dispatch_plans_to_100_percent_and_moving_a_stop_updates_totals(web:
     moved_to = next(r for r in after["routes"] if r["collector_id"] == target["collector_id"])
     assert stop["account_id"] in [s["account_id"] for s in moved_to["stops"]]
     web.screenshot("dispatch-stop-moved")
+
+    # Lock a stop to its collector: the plan is re-evaluated and the stop shows as locked.
+    keep = source["stops"][0]
+    web.page.locator(f".leaflet-marker-icon[title='{keep['account_id']}']").dispatch_event("click")
+    web.page.wait_for_function(
+        f"() => document.getElementById('stop-label').textContent.includes('{keep['account_id']}')"
+    )
+    web.page.check("#lock-stop")
+    web.page.click("#apply-stop")
+    web.page.wait_for_selector(
+        f".leaflet-marker-icon[title='{keep['account_id']}'] .stopnum.locked"
+    )
+    locked = web.server.get(f"/plans/{plan['id']}", "dispatcher")
+    kept = next(
+        s for r in locked["routes"] for s in r["stops"] if s["account_id"] == keep["account_id"]
+    )
+    assert kept["locked"] is True
+
+    # Mid-day: re-optimize today's published plan from now; a new plan job runs to the end.
+    web.open(f"/dispatch?date={web.server.today}")
+    today_plan = next(
+        p
+        for p in web.server.get(f"/plans?date={web.server.today}", "dispatcher")
+        if p["status"] == "published"
+    )
+    web.page.select_option("#plan-list", str(today_plan["id"]))
+    web.page.click("#open-plan")
+    web.page.wait_for_selector("#plan-status[data-status='published']")
+    web.page.fill("#time-limit", "2")
+    web.page.click("#replan")
+    web.page.wait_for_function(
+        f"() => {{ const p = window.dispatchBoard.plan(); return p && p.replan_of_id === {today_plan['id']} && p.status === 'done'; }}",
+        timeout=120000,
+    )
+    web.screenshot("dispatch-replanned")
     _no_page_errors(web)
 
 
 def test_web_dashboard_funnel_equals_the_api_and_exports_csv(web: Any) -> None:
     start, end = _days(web.server.today, -14), _days(web.server.today, 1)
     report = web.server.get(f"/kpi/report?from={start}&to={end}", "manager")
-    web.login("manager", "/dashboard")
+    web.sign_in_as("manager")
     web.open(f"/dashboard?from={start}&to={end}")
     shown = {
         el["measure"]: el["value"]
@@ -255,10 +298,34 @@ def test_web_dashboard_funnel_equals_the_api_and_exports_csv(web: Any) -> None:
     assert "Embudo" in web.page.inner_text("body")
     web.screenshot("dashboard-es")
 
+    # Sort the scorecards by attempts (descending first), as a supervisor would.
+    cards = web.server.get(f"/kpi/scorecards?from={start}&to={end}", "manager")["scorecards"]
+    web.page.click("#scorecards th[data-index='1']")
+    first = web.page.locator("#scorecards tbody tr").first.get_attribute("data-collector-id")
+    attempts_of = {c["collector_id"]: c["productivity"]["attempts"] for c in cards}
+    assert attempts_of[int(first)] == max(attempts_of.values())
+
+    # The funnel of one group: by collector, pick a row.
+    by_collector = web.server.get(
+        f"/kpi/report?from={start}&to={end}&group_by=collector", "manager"
+    )
+    web.page.select_option("#group", "collector")
+    web.page.click("#filters button[type=submit]")
+    web.page.wait_for_function(
+        f"() => document.querySelectorAll('#report tbody tr').length === {len(by_collector['rows'])}"
+    )
+    row = by_collector["rows"][3]
+    web.page.locator("#report tbody tr").nth(3).click()
+    assert web.page.inner_text("#funnel-group") == row["collector"]
+    attempts = web.page.inner_text(".funnel-value[data-measure='attempts']")
+    assert int(attempts.replace(",", "")) == row["attempts"]
+
     with web.page.expect_download() as download_info:
         web.page.click("#report-csv")
     rows = list(csv.reader(io.StringIO(Path(download_info.value.path()).read_text())))
     header, total = rows[0], rows[-1]
+    # The download is the table on screen: one line per collector, then the total.
+    assert len(rows) == 1 + len(by_collector["rows"]) + 1
     assert int(total[header.index("attempts")]) == report["total"]["attempts"]
 
     web.page.select_option("#lang", "en")
@@ -272,7 +339,7 @@ def test_web_dashboard_funnel_equals_the_api_and_exports_csv(web: Any) -> None:
 def test_web_collector_cannot_see_another_collectors_route(web: Any) -> None:
     collectors = {c["username"]: c["id"] for c in web.server.active_collectors()}
     other = collectors["collector02"]
-    web.login("collector01", "/map")
+    web.sign_in_as("collector01")
     web.open(f"/map?collector={other}")
     web.page.wait_for_selector("#route-message:not([hidden])")
     assert "otro cobrador" in web.page.inner_text("#route-message")
@@ -290,6 +357,14 @@ def test_web_collector_cannot_see_another_collectors_route(web: Any) -> None:
     assert web.page.locator(".leaflet-overlay-pane path").count() == 1
     assert web.page.locator("#route-message").is_hidden()
     web.screenshot("map-collector-own-track")
+    # On the dashboard a collector gets their own scorecard only; the portfolio matrix is refused.
+    web.open("/dashboard")
+    assert web.page.locator("#scorecards tbody tr").count() == 1
+    assert web.page.locator("#scorecards tbody tr").get_attribute("data-collector-id") == str(
+        own["id"]
+    )
+    assert web.page.locator("#rollrate-message").is_visible()
+    web.screenshot("dashboard-collector")
     # The same refusal straight from the API the page calls.
     assert (
         web.server.api(

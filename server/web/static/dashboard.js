@@ -26,6 +26,8 @@
     ["quality", "evidence_rate"],
   ];
   const MOVEMENTS = ["normalized", "improved", "contained", "rolled"];
+  // The model calls every quotient a rate; these are per-unit ratios, not shares of 100 %.
+  const RATIOS = new Set(["attempts_per_hour", "intensity", "km_per_attempt"]);
 
   const state = { model: null, measures: new Map(), report: null, scorecards: [], sort: null, charts: [] };
 
@@ -37,6 +39,7 @@
   function formatMeasure(name, value) {
     const entry = state.measures.get(name);
     if (value === null || value === undefined) return t("common.none");
+    if (RATIOS.has(name)) return fmt.number(value, 2);
     if (entry && entry.kind === "rate") return fmt.percent(value);
     if (entry && entry.kind === "amount") return fmt.money(value);
     if (typeof value === "number" && !Number.isInteger(value)) return fmt.number(value, 2);
@@ -203,8 +206,8 @@
 
   function movementLabel(name) {
     const movement = ((state.model.effectiveness || {}).movements || []).find((m) => m.name === name);
-    if (!movement) return name;
-    return App.lang() === "es" && movement.label_es ? movement.label_es : name;
+    if (App.lang() === "es" && movement && movement.label_es) return movement.label_es;
+    return t("movement." + name);
   }
 
   async function refresh(event) {

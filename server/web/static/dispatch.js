@@ -120,7 +120,9 @@
     $("plan-status").dataset.status = plan.status;
     $("best-value").textContent = fmt.money(plan.best_value);
     // A published plan edited afterwards can be published again.
-    $("publish").disabled = !["done", "published"].includes(plan.status);
+    // The API refuses to publish an infeasible plan; the violations above say what to fix.
+    const feasible = !plan.summary || plan.summary.feasible;
+    $("publish").disabled = !["done", "published"].includes(plan.status) || !feasible;
     $("replan").disabled = !["done", "published"].includes(plan.status);
   }
 
@@ -177,7 +179,9 @@
         }) +
         (summary.violations && summary.violations.length
           ? '<br><span class="error">' + t("dispatch.violations") + ": " +
-            App.escapeHtml(summary.violations.join("; ")) + "</span>"
+            App.escapeHtml(summary.violations.slice(0, 5).join("; ")) +
+            (summary.violations.length > 5 ? " … (+" + (summary.violations.length - 5) + ")" : "") +
+            "</span>"
           : "")
       : "";
     if (state.stop) pickStop(state.stop.accountId);
@@ -301,7 +305,11 @@
   async function openPlan() {
     const id = $("plan-list").value;
     if (!id) return;
-    follow(await App.api("/plans/" + id));
+    try {
+      follow(await App.api("/plans/" + id));
+    } catch (error) {
+      App.notify(App.explain(error), "error");
+    }
   }
 
   async function start() {

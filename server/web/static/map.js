@@ -6,7 +6,8 @@
   if (!me) return;
   const t = App.t;
   const fmt = App.fmt;
-  const REFRESH_MS = 30000;
+  const REFRESH_MS = 15000;
+  const STALE_REFRESH_MS = 3000;
   const STATUSES = ["moving", "at_visit", "idle", "behind_plan", "no_signal", "off_shift", "no_position"];
 
   const params = new URLSearchParams(location.search);
@@ -170,6 +171,8 @@
           visits_planned: 0,
         });
       }
+      // Positions carry no status; a fix from someone shown as silent or off shift asks for one.
+      if (!props || ["off_shift", "no_signal"].includes(props.status)) refreshSoon();
       ensureMarkerLayer(state.features.size);
       const isNew = !state.markers.has(fix.collector_id);
       placeMarker(fix.collector_id, fix.lat, fix.lon);
@@ -179,6 +182,15 @@
     source.addEventListener("alert", loadAlerts);
     source.addEventListener("alert_resolved", loadAlerts);
     return source;
+  }
+
+  let refreshTimer = null;
+  function refreshSoon() {
+    if (refreshTimer) return;
+    refreshTimer = setTimeout(() => {
+      refreshTimer = null;
+      loadLive(false);
+    }, STALE_REFRESH_MS);
   }
 
   async function loadZones() {
@@ -194,6 +206,11 @@
     }
   }
 
+  function alertLabel(kind) {
+    const text = t("alert." + kind);
+    return text === "alert." + kind ? kind : text;
+  }
+
   async function loadAlerts() {
     const list = document.getElementById("alerts");
     try {
@@ -202,7 +219,7 @@
         .map(
           (a) =>
             '<li data-collector-id="' + a.collector_id + '"><span>' + App.escapeHtml(a.username) +
-            '</span><span class="muted">' + App.escapeHtml(a.kind) + "</span></li>",
+            '</span><span class="muted">' + App.escapeHtml(alertLabel(a.kind)) + "</span></li>",
         )
         .join("");
       list.querySelectorAll("li").forEach((li) => {
@@ -235,7 +252,7 @@
       "<dt>" + t("map.drift") + '</dt><dd id="eta-drift">' + drift + "</dd>" +
       "<dt>" + t("map.last_fix") + "</dt><dd>" + fmt.dateTime(p.fix_time) + "</dd>" +
       "<dt>" + t("map.last_sync") + '</dt><dd id="last-sync">' + fmt.dateTime(p.last_sync_at) +
-      "</dd></dl>" + '<div id="route-stops"></div>';
+      "</dd></dl>";
   }
 
   /** What a collector sees of their own day: the track's size (the team view is staff-only). */
@@ -294,12 +311,9 @@
           Routes.dispositionColor(disposition) + '"></i>' + App.escapeHtml(outcome) + "</span></li>",
       );
     }
-    const box = document.getElementById("route-stops");
-    if (box) {
-      box.innerHTML =
-        "<h2>" + t("map.planned_route") + '</h2><ul class="collector-list stops">' + rows.join("") +
-        "</ul>";
-    }
+    document.getElementById("route-stops").innerHTML =
+      "<h2>" + t("map.planned_route") + '</h2><ul class="collector-list stops">' + rows.join("") +
+      "</ul>";
   }
 
   function drawTrack(geojson) {
@@ -315,6 +329,7 @@
     state.selected = id;
     routeLayer.clearLayers();
     trackLayer.clearLayers();
+    document.getElementById("route-stops").innerHTML = "";
     showRouteMessage("");
     for (const [markerId, marker] of state.markers) {
       const props = state.features.get(markerId);

@@ -31,7 +31,7 @@ FUNNEL = ["attempts", "connections", "contacts", "direct_contacts", "promises"]
 ADDITIVE = [m.name for m in MEASURES if m.additive and m.name != "accounts_assigned"]
 SPLITS_COLLECTOR_DAYS = {GroupKey.ZONE, GroupKey.PORTFOLIO, GroupKey.BUCKET}
 PROPS = settings(
-    max_examples=12,
+    max_examples=10,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

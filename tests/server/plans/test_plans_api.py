@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -13,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from server.extensions import db
-from server.models import Assignment, Visit
+from server.models import Assignment, PromiseInstallment, PromiseToPay, Visit
 
 TUESDAY = date(2026, 12, 1)
 IMMACULATE_CONCEPTION = date(2026, 12, 8)  # a Tuesday and a public holiday in Peru
@@ -87,6 +88,7 @@ def test_a_public_holiday_plans_no_visit_and_says_why(
     plan = _plan(client, auth_header("dispatcher"), IMMACULATE_CONCEPTION)
     assert plan["status"] == "done"
     assert all(not r["stops"] for r in plan["routes"])
+    assert plan["summary"]["feasible"] and plan["summary"]["required_unserved"] == []
     assert len(plan["unassigned"]) == 10
     assert {u["reason"] for u in plan["unassigned"]} == {"PE: public holiday"}
 
@@ -250,3 +252,34 @@ def test_client_mistakes_are_problem_details(
         == 403
     )
     assert client.get("/api/v1/plans/candidates", headers=headers).status_code == 422
+
+
+def test_a_must_visit_that_fits_nowhere_is_reported_and_the_rest_publishes(
+    app: Flask, client: FlaskClient, auth_header: Any, factory: Any, day_setup: dict[str, Any]
+) -> None:
+    far = factory.account("FAR", lat=-13.2, lon=-76.2, overdue_balance=50, days_past_due=10)
+    with app.app_context():
+        promise = PromiseToPay(
+            account_id=far.id,
+            local_date=date(2026, 11, 20),
+            currency="PEN",
+            amount=Decimal("50.00"),
+            first_due_date=TUESDAY,
+            last_due_date=TUESDAY,
+        )
+        promise.installments = [
+            PromiseInstallment(seq=1, due_date=TUESDAY, amount=Decimal("50.00"))
+        ]
+        db.session.add(promise)
+        db.session.commit()
+    headers = auth_header("dispatcher")
+    ranked = client.get(
+        "/api/v1/plans/candidates", query_string={"date": TUESDAY.isoformat()}, headers=headers
+    ).get_json()
+    assert ranked[0]["account_id"] == far.id and ranked[0]["required"]
+    assert ranked[0]["required_because"] == "promise to pay falls due on the plan day"
+    plan = _plan(client, headers, TUESDAY)
+    assert plan["summary"]["feasible"] and plan["summary"]["required_unserved"] == [far.id]
+    missed = next(u for u in plan["unassigned"] if u["account_id"] == far.id)
+    assert missed["required"] and missed["reason"].startswith("required, but")
+    assert client.post(f"/api/v1/plans/{plan['id']}/publish", headers=headers).status_code == 200
