@@ -25,6 +25,8 @@ rule SQL expresses only with recursive queries that differ between SQLite and Po
 done instead in one bounded streaming pass: the promises and payments of the accounts with a
 promise in the period are read ordered by account, judged one account at a time with
 ``kpi.promises`` and written in chunks to a temporary table, which the promise GROUP BY joins.
+Assignment rows (one per group and account, with the attempted flag) are likewise written once
+to a temporary table that serves both the grouped sums and the total's distinct counts.
 """
 
 from __future__ import annotations
@@ -278,14 +280,17 @@ def _bucket_rank(days_past_due: SqlExpr) -> SqlExpr:
     return case(*whens, else_=BUCKETS[-1].rank)
 
 
-def _start_snapshot(start: date) -> Any:
-    """Per account, the id of its latest snapshot on or before ``start``."""
+def _snapshot_on_or_before(day: date, after: date | None = None) -> Any:
+    """Per account, the id of its latest snapshot dated ``(after, day]``."""
+    conditions = [AccountSnapshot.as_of <= day]
+    if after is not None:
+        conditions.append(AccountSnapshot.as_of > after)
     latest_day = (
         select(
             AccountSnapshot.account_id.label("account_id"),
             func.max(AccountSnapshot.as_of).label("as_of"),
         )
-        .where(AccountSnapshot.as_of <= start)
+        .where(*conditions)
         .group_by(AccountSnapshot.account_id)
         .subquery()
     )
@@ -348,7 +353,7 @@ class _AccountDims:
         self.snapshot = aliased(AccountSnapshot)
         self.needs_snapshot = GroupKey.BUCKET in keys or with_overdue
         self.needed = ctx.needs_account(keys) or with_overdue
-        self.latest = _start_snapshot(ctx.start) if self.needs_snapshot else None
+        self.latest = _snapshot_on_or_before(ctx.start) if self.needs_snapshot else None
 
     def join(self, stmt: SqlSelect, account_id: SqlExpr) -> SqlSelect:
         if not self.needed:
@@ -650,7 +655,6 @@ _SOURCES: tuple[_Source, ...] = (
     _assignments_source,
     _positions_source,
 )
-_DISTINCT_FIELDS = ("accounts_assigned", "accounts_attempted", "overdue_at_start")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -928,37 +932,6 @@ def report_csv(rows: Iterable[ReportRow], group_by: tuple[GroupKey, ...]) -> Ite
 
 # ---------------------------------------------------------------------------------------------
 # Effectiveness over time (§5): two snapshots, one GROUP BY over (start bucket, end bucket).
-
-
-def _snapshot_on_or_before(day: date, after: date | None = None) -> Any:
-    """Per account, the id of its latest snapshot dated ``(after, day]``."""
-    conditions = [AccountSnapshot.as_of <= day]
-    if after is not None:
-        conditions.append(AccountSnapshot.as_of > after)
-    latest_day = (
-        select(
-            AccountSnapshot.account_id.label("account_id"),
-            func.max(AccountSnapshot.as_of).label("as_of"),
-        )
-        .where(*conditions)
-        .group_by(AccountSnapshot.account_id)
-        .subquery()
-    )
-    return (
-        select(
-            AccountSnapshot.account_id.label("account_id"),
-            func.max(AccountSnapshot.id).label("snapshot_id"),
-        )
-        .join(
-            latest_day,
-            and_(
-                AccountSnapshot.account_id == latest_day.c.account_id,
-                AccountSnapshot.as_of == latest_day.c.as_of,
-            ),
-        )
-        .group_by(AccountSnapshot.account_id)
-        .subquery()
-    )
 
 
 def build_effectiveness(start: date, end: date) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 import redis
 from flask import current_app
-from sqlalchemy import case, delete, func, insert, not_, or_, select
+from sqlalchemy import bindparam, case, delete, func, insert, not_, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import CursorResult
 from sqlalchemy.exc import IntegrityError
@@ -42,7 +42,7 @@ from server.models import (
     collector_zones,
 )
 from server.models import Position as PositionRow
-from server.models.types import utcnow
+from server.models.types import UTCDateTime, utcnow
 from server.services.settings import get_settings
 from tracking.geo import EARTH_RADIUS_M
 
@@ -138,21 +138,24 @@ class StreamHub:
         self._listening.wait(timeout=5)
 
     def _listen(self) -> None:
-        pubsub = self._redis.pubsub()
-        pubsub.subscribe(STREAM_CHANNEL)
+        """Relay Redis messages to local subscribers for the life of the process,
+        resubscribing after a lost connection (events published meanwhile are missed)."""
         while True:
             try:
-                message = pubsub.get_message(timeout=1.0)
-            except Exception:
-                log.warning("tracking stream: Redis listener lost its connection", exc_info=True)
-                return
-            if message is None:
-                continue
-            if message["type"] == "subscribe":
-                self._listening.set()
-            elif message["type"] == "message":
-                data = message["data"]
-                self._fan_out(data.decode() if isinstance(data, bytes) else str(data))
+                pubsub = self._redis.pubsub()
+                pubsub.subscribe(STREAM_CHANNEL)
+                while True:
+                    message = pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    if message["type"] == "subscribe":
+                        self._listening.set()
+                    elif message["type"] == "message":
+                        data = message["data"]
+                        self._fan_out(data.decode() if isinstance(data, bytes) else str(data))
+            except redis.RedisError:
+                log.warning("tracking stream: Redis connection lost; resubscribing", exc_info=True)
+                time_module.sleep(1.0)
 
 
 def stream_hub() -> StreamHub:
@@ -254,7 +257,7 @@ def device_by_tracking_id(tracking_id: str) -> Device | None:
     if not tracking_id or len(tracking_id) > 64:
         return None
     device = db.session.execute(
-        select(Device).where(Device.tracking_id == tracking_id)
+        _DEVICE_BY_TRACKING_ID, {"tracking_id": tracking_id}
     ).scalar_one_or_none()
     return device if device is not None and device.revoked_at is None else None
 
@@ -265,18 +268,45 @@ def device_by_basic_auth(username: str, password: str) -> Device | None:
     return device if device is not None and device.id == username else None
 
 
+# Hot-path statements are built once: constructing a select per request costs more CPU
+# than running it on an index.
+_DEVICE_BY_TRACKING_ID = select(Device).where(Device.tracking_id == bindparam("tracking_id"))
+_HISTORY_COLUMNS = (
+    PositionRow.fix_time,
+    PositionRow.lat,
+    PositionRow.lon,
+    PositionRow.accuracy_m,
+    PositionRow.filter_reason,
+)
+_STORED_BETWEEN = select(*_HISTORY_COLUMNS).where(
+    PositionRow.device_id == bindparam("device_id"),
+    PositionRow.fix_time >= bindparam("first", type_=UTCDateTime()),
+    PositionRow.fix_time <= bindparam("last", type_=UTCDateTime()),
+)
+_ACCEPTED_BEFORE = (
+    select(*_HISTORY_COLUMNS)
+    .where(
+        PositionRow.device_id == bindparam("device_id"),
+        PositionRow.fix_time < bindparam("first", type_=UTCDateTime()),
+        PositionRow.fix_time >= bindparam("since", type_=UTCDateTime()),
+        PositionRow.filter_reason.is_(None),
+    )
+    .order_by(PositionRow.fix_time.desc())
+    .limit(1)
+)
+_INSERTS = {
+    "postgresql": postgresql.insert(PositionRow).on_conflict_do_nothing(
+        index_elements=["device_id", "fix_time"]
+    ),
+    "sqlite": sqlite.insert(PositionRow).on_conflict_do_nothing(
+        index_elements=["device_id", "fix_time"]
+    ),
+}
+
+
 def _insert_ignoring_duplicates() -> Any:
     """INSERT that skips a fix another request stored meanwhile (unique device + fix time)."""
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        return postgresql.insert(PositionRow).on_conflict_do_nothing(
-            index_elements=["device_id", "fix_time"]
-        )
-    if dialect == "sqlite":
-        return sqlite.insert(PositionRow).on_conflict_do_nothing(
-            index_elements=["device_id", "fix_time"]
-        )
-    return insert(PositionRow)
+    return _INSERTS.get(db.session.get_bind().dialect.name, insert(PositionRow))
 
 
 def _history(device: Device, fixes: Sequence[tracking.Position]) -> tracking.TrackState:
@@ -284,30 +314,12 @@ def _history(device: Device, fixes: Sequence[tracking.Position]) -> tracking.Tra
     (duplicates, in-between neighbours) and the last accepted fix just before it."""
     first = min(fix.fix_time for fix in fixes)
     last = max(fix.fix_time for fix in fixes)
-    columns = (
-        PositionRow.fix_time,
-        PositionRow.lat,
-        PositionRow.lon,
-        PositionRow.accuracy_m,
-        PositionRow.filter_reason,
-    )
     inside = db.session.execute(
-        select(*columns).where(
-            PositionRow.device_id == device.id,
-            PositionRow.fix_time >= first,
-            PositionRow.fix_time <= last,
-        )
+        _STORED_BETWEEN, {"device_id": device.id, "first": first, "last": last}
     ).all()
     before = db.session.execute(
-        select(*columns)
-        .where(
-            PositionRow.device_id == device.id,
-            PositionRow.fix_time < first,
-            PositionRow.fix_time >= first - HISTORY_MARGIN,
-            PositionRow.filter_reason.is_(None),
-        )
-        .order_by(PositionRow.fix_time.desc())
-        .limit(1)
+        _ACCEPTED_BEFORE,
+        {"device_id": device.id, "first": first, "since": first - HISTORY_MARGIN},
     ).all()
     return tracking.TrackState(
         stored_fix_times=[row.fix_time for row in inside],

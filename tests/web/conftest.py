@@ -173,7 +173,7 @@ def _field_day(server: DemoServer) -> None:
 @pytest.fixture(scope="session")
 def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     if not Path(CHROMIUM).exists():
-        _skip(f"{CHROMIUM} is not installed (apt-get install chromium; `make browsers` tries)")
+        _skip(f"{CHROMIUM} is not installed (apt-get install chromium; `make test` tries)")
     try:
         import playwright.sync_api  # noqa: F401
     except ImportError:
@@ -205,16 +205,17 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
     log = (instance / "server.log").open("wb")
+    # Served as `make run` serves it: gunicorn, one worker, threads (each SSE client holds one).
     process = subprocess.Popen(
         [
-            FLASK,
-            "run",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-reload",
-            "--with-threads",
+            str(REPO / ".venv" / "bin" / "gunicorn"),
+            "--workers=1",
+            "--worker-class=gthread",
+            "--threads=32",
+            "--graceful-timeout=2",
+            f"--bind=127.0.0.1:{port}",
+            "--access-logfile=-",
+            "server:create_app()",
         ],
         cwd=REPO,
         env=env,
@@ -230,6 +231,9 @@ def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer
         _field_day(server)
         yield server
     finally:
+        if seeding.poll() is None:
+            seeding.kill()
+            seeding.wait()
         process.terminate()
         try:
             process.wait(timeout=10)

@@ -31,6 +31,10 @@
         Routes.collectorColor(c.id) + '"></i>' + App.escapeHtml(c.username) + " · " + App.escapeHtml(c.full_name);
       box.appendChild(label);
     }
+    box.addEventListener("change", () => {
+      const boxes = [...box.querySelectorAll("input")];
+      $("all-collectors").checked = boxes.every((input) => input.checked);
+    });
     $("all-collectors").addEventListener("change", (event) => {
       box.querySelectorAll("input").forEach((input) => {
         input.checked = event.target.checked;

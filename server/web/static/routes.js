@@ -20,7 +20,10 @@
   const PENDING = "#7b8794";
 
   function collectorColor(collectorId) {
-    return PALETTE[(Number(collectorId) - 1 + PALETTE.length) % PALETTE.length];
+    const index = Number(collectorId) - 1;
+    if (index >= 0 && index < PALETTE.length) return PALETTE[index];
+    // Beyond the palette, hues spread by the golden angle stay apart from their neighbours.
+    return "hsl(" + Math.round((index * 137.508) % 360) + ", 65%, 40%)";
   }
 
   function dispositionColor(disposition) {
