@@ -65,11 +65,14 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/import.py
 	$(BIN)/python bench/sync.py
 	$(BIN)/python bench/routing.py --time-limit 10 --instances C101 R101 RC101 R201 X-n101-k25
-	scripts/with_postgres.sh sh -c '$(BIN)/python bench/kpi.py --database-url sqlite --database-url "$$TEST_DATABASE_URL"'
+	$(BIN)/python bench/tracking.py
+	$(BIN)/python bench/kpi.py --database-url sqlite
+	scripts/with_postgres.sh sh -c '$(BIN)/python bench/kpi.py --database-url "$$TEST_DATABASE_URL"'
+	scripts/with_postgres.sh sh -c '$(BIN)/python bench/tracking.py --database-url "$$TEST_DATABASE_URL"'
 
 ## migration: rewrite the initial migration from the models (pre-release only)
 migration: $(VENV)/.installed
 	scripts/regenerate_migration.sh
 
 clean:
-	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules instance .pytest_cache .mypy_cache .ruff_cache

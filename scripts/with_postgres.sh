@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run a command against a throwaway PostgreSQL server started here and removed afterwards.
-# Usage: scripts/with_postgres.sh COMMAND...   (exports TEST_DATABASE_URL and DATABASE_URL)
+# Usage: scripts/with_postgres.sh COMMAND...   (exports TEST_DATABASE_URL for the command)
 set -euo pipefail
 
 bindir=""
@@ -39,6 +39,5 @@ trap cleanup EXIT
 "${run_as[@]}" "$bindir/createdb" -h 127.0.0.1 -p "$port" -U cobranza cobranza_test
 
 export TEST_DATABASE_URL="postgresql+psycopg://cobranza@127.0.0.1:$port/cobranza_test"
-export PG_TEST_ADMIN_URL="postgresql+psycopg://cobranza@127.0.0.1:$port/postgres"
 echo "with_postgres: PostgreSQL $("$bindir/pg_ctl" --version | awk '{print $3}') on port $port" >&2
 "$@"
