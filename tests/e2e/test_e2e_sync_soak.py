@@ -42,7 +42,10 @@ def test_soak_nothing_lost_nothing_twice(tmp_path: Path) -> None:
     def chaos() -> None:
         nonlocal restarts
         rng = random.Random(3)
-        while not done.wait(rng.uniform(5, 9)):
+        # The first kill comes early so that even a fast machine sees one mid-walk.
+        pause = rng.uniform(1.0, 2.0)
+        while not done.wait(pause):
+            pause = rng.uniform(4, 7)
             server.kill()
             time.sleep(rng.uniform(0.2, 1.0))
             server.start()
