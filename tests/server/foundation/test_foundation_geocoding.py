@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -98,5 +102,55 @@ def test_import_starts_background_geocoding(
     db.session.expire_all()
     account = db.session.execute(
         db.select(Account).where(Account.external_id == "G-9")
+    ).scalar_one()
+    assert (account.geocode_status, account.lat) == ("ok", -12.0464)
+
+
+def test_with_redis_the_job_runs_on_an_rq_worker(
+    app: Flask,
+    client: Any,
+    staff: Any,
+    auth_header: Any,
+    nominatim: str,
+    redis_url: str,
+    database_url: str,
+) -> None:
+    app.config.update(GEOCODER="nominatim", GEOCODER_URL=nominatim, REDIS_URL=redis_url)
+    csv_text = "cuenta;nombre;direccion;distrito\nG-7;Ana;Jr. Junín 123;Cercado de Lima\n"
+    response = client.post(
+        "/api/v1/accounts/import",
+        data=csv_text.encode(),
+        headers=auth_header("dispatcher"),
+        content_type="text/csv",
+    )
+    assert response.json["created"] == 1
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": app.config["INSTANCE_PATH"],
+        "SECRET_KEY": app.config["SECRET_KEY"],
+        "GEOCODER": "nominatim",
+        "GEOCODER_URL": nominatim,
+        "REDIS_URL": redis_url,
+    }
+    worker = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "rq"),
+            "worker",
+            "geocoding",
+            "--burst",
+            "--url",
+            redis_url,
+        ],
+        env=env,
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert worker.returncode == 0, worker.stderr[-2000:]
+    db.session.expire_all()
+    account = db.session.execute(
+        db.select(Account).where(Account.external_id == "G-7")
     ).scalar_one()
     assert (account.geocode_status, account.lat) == ("ok", -12.0464)
