@@ -38,7 +38,7 @@ from server.models import (
     Visit,
     Zone,
 )
-from server.services import importing
+from server.services import importing, planning
 from server.services.demo_geo import (
     DISTRICTS,
     EARTH_RADIUS_M,
@@ -332,9 +332,16 @@ class _History:
         receipts: list[int],
         day: date,
         pool: list[Account],
-    ) -> None:
+    ) -> list[Account]:
+        """Walk one collector's day; returns the accounts given to them."""
         rng = self.rng
-        planned = rng.sample(pool, min(len(pool), rng.randint(14, collector.max_visits_per_day)))
+        home = (collector.start_lat, collector.start_lon)
+        most = collector.max_visits_per_day
+        if collector.travel_mode == "walk":
+            # Walkers get fewer doors, around their own neighbourhood.
+            pool = sorted(pool, key=lambda a: _haversine_m(home, _where(a)))[:30]
+            most = min(most, 11)
+        planned = rng.sample(pool, min(len(pool), rng.randint(most * 2 // 3, most)))
         # Visit in a nearest-neighbour order from home, as a dispatcher's route would.
         here = (collector.start_lat, collector.start_lon)
         ordered: list[Account] = []
@@ -376,6 +383,7 @@ class _History:
             self._visit(collector, device, receipts, day, account, minute, assignment_index)
             minute += rng.uniform(6, 18)
             here = target
+        return planned
 
     def _track(
         self,
@@ -651,9 +659,18 @@ def build_demo(
         by_zone.setdefault(account.zone_id, []).append(account)
     history = _History(rng, tz, today)
     for day in _working_days(today, settings.country_code):
+        taken: set[int] = set()  # one collector per door per day
         for collector, device in zip(collectors, devices, strict=True):
-            pool = [a for a in by_zone.get(collector.zones[0].id, []) if a.days_past_due > 0]
-            history.collector_day(collector, device, receipts_by_device[device.id], day, pool)
+            pool = [
+                a
+                for a in by_zone.get(collector.zones[0].id, [])
+                if a.days_past_due > 0 and a.id not in taken
+            ]
+            given = history.collector_day(
+                collector, device, receipts_by_device[device.id], day, pool
+            )
+            taken.update(a.id for a in given)
+    _record_history_plans(history)
     _store_history(history)
 
     # Two weeks later the creditor sends the portfolio again: the second snapshot.
@@ -696,6 +713,22 @@ def _evolve(rng: random.Random, row: dict[str, Any], paid: Decimal) -> None:
         row["dias_mora"] = max(1, dpd - rng.randint(15, 45))
     else:
         row["dias_mora"] = dpd + HISTORY_DAYS
+
+
+def _record_history_plans(history: _History) -> None:
+    """Each past day's routes become that day's published plan, as a dispatcher's would."""
+    by_day: dict[date, dict[int, list[dict[str, Any]]]] = {}
+    for row in history.assignments:
+        by_day.setdefault(row["date"], {}).setdefault(row["collector_id"], []).append(row)
+    for day, rows_by_collector in sorted(by_day.items()):
+        routes = {
+            collector_id: [r["account_id"] for r in sorted(rows, key=lambda r: r["sequence"])]
+            for collector_id, rows in rows_by_collector.items()
+        }
+        route_plan = planning.record_routes(day, routes, "demo history")
+        for rows in rows_by_collector.values():
+            for row in rows:
+                row["plan_id"] = route_plan.id
 
 
 def _store_history(history: _History) -> None:

@@ -9,16 +9,14 @@ handhelds pull. Jobs run on a thread pool by default and on RQ when ``REDIS_URL`
 from __future__ import annotations
 
 import logging
-import threading
 import time as clock
 from collections import defaultdict
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from flask import Flask, current_app, g
+from flask import current_app, g
 from sqlalchemy import select
 
 from routing.contact_hours import POLICIES, ContactHoursPolicy, custom_policy, visit_windows
@@ -28,6 +26,7 @@ from routing.matrix import DEFAULT_PROFILES, OsrmTableProvider, TravelMode
 from routing.model import Route, Solution
 from routing.scoring import AccountFacts, RankedVisit, ScoringWeights, rank_candidates
 from routing.solver import PlanResult, Progress, SolveParams, explain_dropped, plan
+from server import jobs
 from server.errors import ProblemError
 from server.extensions import db
 from server.models import (
@@ -50,9 +49,6 @@ DEFAULT_SERVICE_S = 12 * 60
 FIRST_VISIT_SERVICE_S = 15 * 60  # a first visit explains the debt from the start
 RECENT_VISITS = 5
 DAY_S = 24 * 3600
-
-_executor: ThreadPoolExecutor | None = None
-_executor_lock = threading.Lock()
 
 
 # -- rules and facts --------------------------------------------------------------------------
@@ -323,41 +319,8 @@ def _jsonable(params: dict[str, Any]) -> dict[str, Any]:
 
 
 def _enqueue(plan_id: int) -> None:
-    redis_url = current_app.config.get("REDIS_URL")
-    if redis_url:
-        from redis import Redis
-        from rq import Queue
-
-        Queue("planning", connection=Redis.from_url(redis_url)).enqueue(
-            run_plan_job, plan_id, job_timeout=900
-        )
-        return
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    _pool().submit(_run_in_app, app, plan_id)
-
-
-def _pool() -> ThreadPoolExecutor:
-    global _executor
-    with _executor_lock:
-        if _executor is None:
-            # One plan at a time: each solve already uses every core it is given.
-            _executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="planning")
-        return _executor
-
-
-def _run_in_app(app: Flask, plan_id: int) -> None:
-    with app.app_context():
-        try:
-            execute_plan(plan_id)
-        finally:
-            db.session.remove()
-
-
-def run_plan_job(plan_id: int) -> None:
-    """RQ entry point: the worker builds its own app from the environment."""
-    from server import create_app
-
-    _run_in_app(create_app(), plan_id)
+    # One plan at a time per process (or RQ worker): each solve already uses the cores it is given.
+    jobs.enqueue("planning", execute_plan, plan_id)
 
 
 def execute_plan(plan_id: int) -> RoutePlan:
@@ -888,3 +851,48 @@ def plan_and_publish(
         f"plan {route_plan.id} published: {summary['visits_planned']} stops for "
         f"{summary['collectors']} collectors, {summary['km']} km"
     )
+
+
+def record_routes(day: date, routes: dict[int, list[int]], note: str) -> RoutePlan:
+    """Keep routes made outside the planner (a paper plan, the demo's history) as a published
+    plan, evaluated like any other so that plan completion and ETA drift can be reported.
+
+    The caller links the day's assignments to the returned plan.
+    """
+    collectors = _collectors(list(routes))
+    ids = [account_id for stops in routes.values() for account_id in stops]
+    accounts = {
+        a.id: a for a in db.session.execute(select(Account).where(Account.id.in_(ids))).scalars()
+    }
+    day_file: dict[str, Any] = {
+        "travel": {"circuity": 1.0},
+        "visits": [
+            {
+                "id": str(a.id),
+                "lat": a.lat,
+                "lon": a.lon,
+                "service_s": 720,
+                "value": 0.0,
+                "required": False,
+                "windows": [],
+                "why": note,
+            }
+            for a in accounts.values()
+        ],
+        "collectors": [_collector_entry(c) for c in collectors],
+    }
+    solution = Solution(
+        tuple(Route(str(c), tuple(str(a) for a in stops)) for c, stops in routes.items())
+    )
+    evaluation = evaluate(load_day(day_file), solution)
+    route_plan = RoutePlan(
+        date=day,
+        status="published",
+        params={"date": day.isoformat(), "source": note},
+        progress=100.0,
+        result=render(day, day_file, evaluation, {}, 0.0),
+        published_at=datetime.now(UTC),
+    )
+    db.session.add(route_plan)
+    db.session.flush()
+    return route_plan
