@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, Page
 
 from server.api.deposits.schemas import DepositSchema
 from server.api.kpi.schemas import CashPositionSchema
@@ -31,6 +31,7 @@ def _own_or_staff(collector_id: int) -> None:
 class DepositsView(MethodView):
     @require_roles("dispatcher", "manager", "collector")
     @blp.response(200, DepositSchema(many=True))
+    @blp.paginate(Page)
     def get(self, collector_id: int) -> Any:
         """A collector's deposits, newest first."""
         _own_or_staff(collector_id)

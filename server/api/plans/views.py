@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, Page
 
 from server.api.plans.schemas import (
     CandidateArgsSchema,
@@ -28,6 +28,7 @@ class PlansView(MethodView):
     @require_roles("dispatcher", "manager")
     @blp.arguments(PlanListArgsSchema, location="query")
     @blp.response(200, PlanBriefSchema(many=True))
+    @blp.paginate(Page)
     def get(self, args: dict[str, Any]) -> Any:
         """The latest plans, optionally of one day."""
         return planning.list_plans(args.get("date"))

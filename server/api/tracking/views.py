@@ -6,7 +6,7 @@ from typing import Any
 
 from flask import Response, current_app, request
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, Page
 
 from server.api.tracking.schemas import (
     AlertArgsSchema,
@@ -85,6 +85,7 @@ class AlertsView(MethodView):
     @require_roles("dispatcher", "manager")
     @blp.arguments(AlertArgsSchema, location="query")
     @blp.response(200, AlertSchema(many=True))
+    @blp.paginate(Page)
     def get(self, args: dict[str, Any]) -> Any:
         """Field alerts (open ones unless include_resolved), re-evaluated on every read."""
         return tracking_service.list_alerts(

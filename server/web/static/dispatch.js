@@ -70,7 +70,7 @@
   async function loadPlanList() {
     const select = $("plan-list");
     select.innerHTML = "";
-    const plans = await App.api("/plans?date=" + $("plan-date").value);
+    const plans = await App.apiAll("/plans?date=" + $("plan-date").value);
     for (const p of plans) {
       const option = document.createElement("option");
       option.value = p.id;

@@ -214,7 +214,7 @@
   async function loadAlerts() {
     const list = document.getElementById("alerts");
     try {
-      const alerts = await App.api("/tracking/alerts");
+      const alerts = await App.apiAll("/tracking/alerts");
       list.innerHTML = alerts
         .map(
           (a) =>
