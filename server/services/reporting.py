@@ -108,6 +108,7 @@ from server.models import (
     Zone,
 )
 from server.models.types import CENT, Money, utcnow
+from server.services import audit
 from server.services.settings import get_settings, local_date_of, local_midnight_utc
 
 # ---------------------------------------------------------------------------------------------
@@ -1091,6 +1092,14 @@ def report_document(args: Mapping[str, Any]) -> dict[str, Any]:
 def report_csv_stream(args: Mapping[str, Any]) -> Iterator[str]:
     """The report as streamed CSV lines; the query runs as the response is sent."""
     query = _query_from(args, args.get("group_by", ()))
+    audit.record(
+        "export",
+        "kpi_report",
+        None,
+        group_by=list(args.get("group_by", ())),
+        period=[str(args.get("from")), str(args.get("to"))],
+    )
+    db.session.commit()
     return report_csv(build_report(query), query.group_by)
 
 

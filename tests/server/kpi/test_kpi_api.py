@@ -147,3 +147,15 @@ def test_csv_is_streamed_line_by_line(
     rows = list(csv.DictReader(io.StringIO(b"".join(chunks).decode())))
     assert [r["row_type"] for r in rows] == ["total"]
     assert rows[0]["contact_rate"] == ""  # null, not 0
+
+
+def test_csv_export_is_in_the_audit_log(client: Any, auth_header: Any, staff: Any) -> None:
+    client.get(
+        "/api/v1/kpi/report",
+        query_string={"from": "2026-11-02", "to": "2026-11-04", "format": "csv"},
+        headers=auth_header("manager"),
+    ).close()
+    entries = client.get("/api/v1/audit", headers=auth_header("admin")).get_json()
+    assert ("export", "kpi_report", "manager") in {
+        (e["action"], e["entity"], e["actor_username"]) for e in entries
+    }
