@@ -112,12 +112,17 @@ def _load_identity() -> tuple[User, Device | None]:
     if token is None:
         raise _unauthorized("A bearer token is required.")
     if token.startswith(DEVICE_TOKEN_PREFIX):
-        device = authenticate_device(token)
-        if device is None:
+        # One query per request: handhelds call often (sync, photo chunks, positions).
+        found = db.session.execute(
+            db.select(Device, User)
+            .join(Collector, Collector.id == Device.collector_id)
+            .join(User, User.id == Collector.user_id)
+            .where(Device.credential_hash == hash_device_credential(token))
+        ).first()
+        if found is None or found[0].revoked_at is not None:
             raise _unauthorized("Unknown or revoked device credential.")
-        collector = db.session.get(Collector, device.collector_id)
-        user = db.session.get(User, collector.user_id) if collector else None
-        if user is None or not user.active:
+        device, user = found
+        if not user.active:
             raise _unauthorized("The device's collector is not active.")
         return user, device
     try:

@@ -1,13 +1,16 @@
 """Photo uploads over tus 1.0 (core, creation, checksum), stored durably by sha256.
 
-A chunk is written and fsync'ed before the upload's offset is committed, so an
-acknowledged byte is never lost; a crash between the two only means the client resends
-that chunk. A finished file is re-hashed, sniffed and moved to ``<media>/<aa>/<sha256>``;
-a file the server already holds completes at once, so the same photo is stored once.
+While an upload is in progress its part file is the record of what arrived: a chunk is
+appended and fsync'ed under an exclusive file lock before it is acknowledged, and the
+file's size is the offset the server reports. The database row only changes when the
+upload is created and when it completes, so a chunk costs no database write. A finished
+file is re-hashed, sniffed and moved to ``<media>/<aa>/<sha256>``; a file the server already
+holds completes at once, so the same photo is stored once.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import os
 import re
@@ -77,7 +80,17 @@ def _fsync_dir(path: Path) -> None:
 
 
 def _state(upload: MediaUpload) -> UploadState:
-    return UploadState(upload.id, upload.offset, upload.size_bytes, upload.status == "complete")
+    complete = upload.status == "complete"
+    offset = upload.size_bytes if complete else _received(upload.id)
+    return UploadState(upload.id, offset, upload.size_bytes, complete)
+
+
+def _received(upload_id: str) -> int:
+    """Bytes durably received so far: the size of the part file."""
+    try:
+        return _part_path(upload_id).stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _bad_header(exc: TusHeaderError) -> ProblemError:
@@ -138,74 +151,80 @@ def get_upload(upload_id: str) -> MediaUpload:
 
 
 def upload_state(upload_id: str) -> UploadState:
-    return _state(get_upload(upload_id))
+    upload = get_upload(upload_id)
+    if upload.status != "complete" and _received(upload.id) == upload.size_bytes:
+        # Every byte arrived but the server stopped before finishing: finish now.
+        with _part_path(upload.id).open("a+b") as handle:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+            _finish_recorded(upload)
+    return _state(upload)
 
 
 def append_chunk(
     upload_id: str, offset_header: str | None, checksum_header: str | None, data: bytes
 ) -> UploadState:
-    """Write one PATCH chunk at the offset the server holds (tus core + checksum)."""
+    """Append one PATCH chunk at the offset the server holds (tus core + checksum)."""
     try:
         offset = parse_non_negative(offset_header, "Upload-Offset")
         checksum = parse_checksum(checksum_header)
     except TusHeaderError as exc:
         raise _bad_header(exc) from exc
-    get_upload(upload_id)
-    # Serialise chunks of the same upload: take the row's write lock before reading it.
-    db.session.rollback()
-    try:
-        db.session.execute(
-            update(MediaUpload).where(MediaUpload.id == upload_id).values(offset=MediaUpload.offset)
+    upload = get_upload(upload_id)
+    if upload.status == "complete":
+        if offset == upload.size_bytes and not data:
+            return _state(upload)
+        raise _wrong_offset(upload.size_bytes)
+    if checksum is not None and not checksum_matches(checksum[0], checksum[1], data):
+        raise ProblemError(
+            CHECKSUM_MISMATCH, "Checksum Mismatch", "The chunk does not match Upload-Checksum."
         )
-        upload = db.session.execute(
-            select(MediaUpload).where(MediaUpload.id == upload_id).with_for_update()
-        ).scalar_one()
-        state = _append_locked(upload, offset, checksum, data)
+    part = _part_path(upload.id)
+    # Append mode creates a missing part file and always writes at its end (== offset).
+    with part.open("a+b") as handle:
+        # The lock serialises chunks of one upload across threads and worker processes.
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        received = os.fstat(handle.fileno()).st_size
+        if received == upload.size_bytes:
+            _finish_recorded(upload)
+            if offset == received and not data:
+                return _state(upload)
+        if offset != received:
+            raise _wrong_offset(received)
+        if offset + len(data) > upload.size_bytes:
+            raise ProblemError(
+                400, "Bad Request", "The chunk runs past the declared Upload-Length."
+            )
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+        if offset + len(data) < upload.size_bytes:
+            return UploadState(upload.id, offset + len(data), upload.size_bytes, False)
+        _finish_recorded(upload)
+    return _state(upload)
+
+
+def _finish_recorded(upload: MediaUpload) -> None:
+    """Finish an upload whose bytes have all arrived (caller holds the part file's lock)."""
+    try:
+        _finish(upload, _part_path(upload.id))
+        db.session.commit()
     except DBAPIError as exc:
         db.session.rollback()
         raise ProblemError(
             503,
             "Service Unavailable",
-            "Could not record the chunk; retry.",
+            "Could not record the finished upload; retry.",
             headers={"Retry-After": "1"},
         ) from exc
-    return state
 
 
-def _append_locked(
-    upload: MediaUpload, offset: int, checksum: tuple[str, bytes] | None, data: bytes
-) -> UploadState:
-    if upload.status == "complete" and offset == upload.size_bytes and not data:
-        db.session.rollback()
-        return _state(upload)
-    if offset != upload.offset:
-        db.session.rollback()
-        raise ProblemError(
-            409,
-            "Conflict",
-            f"The server holds {upload.offset} bytes; send from there.",
-            headers={"Upload-Offset": str(upload.offset)},
-        )
-    if offset + len(data) > upload.size_bytes:
-        db.session.rollback()
-        raise ProblemError(400, "Bad Request", "The chunk runs past the declared Upload-Length.")
-    if checksum is not None and not checksum_matches(checksum[0], checksum[1], data):
-        db.session.rollback()
-        raise ProblemError(
-            CHECKSUM_MISMATCH, "Checksum Mismatch", "The chunk does not match Upload-Checksum."
-        )
-    part = _part_path(upload.id)
-    with part.open("r+b") as handle:
-        handle.seek(offset)
-        handle.write(data)
-        handle.truncate(offset + len(data))
-        handle.flush()
-        os.fsync(handle.fileno())
-    upload.offset = offset + len(data)
-    if upload.offset == upload.size_bytes:
-        _finish(upload, part)
-    db.session.commit()
-    return _state(upload)
+def _wrong_offset(received: int) -> ProblemError:
+    return ProblemError(
+        409,
+        "Conflict",
+        f"The server holds {received} bytes; send from there.",
+        headers={"Upload-Offset": str(received)},
+    )
 
 
 def _finish(upload: MediaUpload, part: Path) -> None:
@@ -233,5 +252,6 @@ def _finish(upload: MediaUpload, part: Path) -> None:
     else:
         os.replace(part, target)
         _fsync_dir(target.parent)
+    upload.offset = upload.size_bytes
     upload.status, upload.mime, upload.completed_at = "complete", mime, datetime.now(UTC)
     db.session.execute(update(Photo).where(Photo.sha256 == upload.sha256).values(mime=mime))

@@ -203,3 +203,38 @@ def test_visits_listing_filters_and_roles(
     )
     assert none.json == []
     assert handheld.client.get("/api/v1/visits", headers=handheld.headers).status_code == 403
+
+
+def test_completion_is_committed_and_seen_by_other_connections(
+    app: Flask, handheld: Handheld
+) -> None:
+    data = photo(30, seed=9)
+    url = create(handheld, data).headers["Location"]
+    assert patch(handheld, url, 0, data[:10_000]).status_code == 204
+    assert patch(handheld, url, 10_000, data[10_000:]).status_code == 204
+    upload_id = url.rstrip("/").rsplit("/", 1)[-1]
+    # A separate connection sees only what was committed, as another worker process would.
+    with db.engine.connect() as other:
+        status, offset = other.execute(
+            select(MediaUpload.status, MediaUpload.offset).where(MediaUpload.id == upload_id)
+        ).one()
+    assert (status, offset) == ("complete", len(data))
+
+
+def test_a_full_part_left_by_a_crash_is_finished_on_the_next_head(
+    app: Flask, handheld: Handheld
+) -> None:
+    data = photo(30, seed=10)
+    url = create(handheld, data).headers["Location"]
+    upload_id = url.rstrip("/").rsplit("/", 1)[-1]
+    # The server wrote every byte and stopped before finishing the upload.
+    part = Path(app.config["MEDIA_DIR"]) / "uploads" / f"{upload_id}.part"
+    part.write_bytes(data)
+    response = head(handheld, url)
+    assert response.headers["Upload-Offset"] == str(len(data))
+    with db.engine.connect() as other:
+        status = other.execute(
+            select(MediaUpload.status).where(MediaUpload.id == upload_id)
+        ).scalar_one()
+    assert status == "complete"
+    assert len(stored_files(app)) == 1
