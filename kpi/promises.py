@@ -140,11 +140,6 @@ class PromiseOutcome:
     amount_matched: Decimal
     payments: tuple[Payment, ...] = field(default=())
 
-    @property
-    def is_due(self) -> bool:
-        """Whether the promise counts in ``promises_due``."""
-        return self.status is not PromiseStatus.PENDING
-
 
 def match_payments(
     promises: Sequence[Promise],

@@ -158,14 +158,6 @@ class ProblemData:
         object.__setattr__(self, "visit_index", visit_index)
         object.__setattr__(self, "collector_index", collector_index)
 
-    @property
-    def num_visits(self) -> int:
-        return len(self.visits)
-
-    @property
-    def num_collectors(self) -> int:
-        return len(self.collectors)
-
     def subset(self, collector_ids: Sequence[str], visit_ids: Sequence[str]) -> ProblemData:
         """The same day restricted to some collectors and visits, with compact matrices.
 

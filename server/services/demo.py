@@ -33,7 +33,6 @@ from server.models import (
     Position,
     PromiseInstallment,
     PromiseToPay,
-    ReceiptBlock,
     User,
     Visit,
     Zone,
@@ -47,6 +46,7 @@ from server.services.demo_geo import (
     point_in_district,
     zone_polygon,
 )
+from server.services.devices import allot_receipt_block
 from server.services.settings import get_settings
 from server.services.zones import assign_accounts_to_zones
 from sync.receipts import format_receipt
@@ -628,17 +628,9 @@ def build_demo(
         devices.append(device)
     db.session.flush()
     receipts_by_device = {}
-    for index, device in enumerate(devices):
-        start = index * settings.receipt_block_size + 1
-        db.session.add(
-            ReceiptBlock(
-                device_id=device.id,
-                prefix=settings.receipt_prefix,
-                start=start,
-                end=start + settings.receipt_block_size - 1,
-            )
-        )
-        receipts_by_device[device.id] = list(range(start, start + settings.receipt_block_size))
+    for device in devices:
+        block = allot_receipt_block(device)
+        receipts_by_device[device.id] = list(range(block.start, block.end + 1))
     db.session.commit()
 
     rows = _account_rows(rng, accounts)

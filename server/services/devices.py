@@ -16,6 +16,7 @@ from server.models import Collector, Device, ReceiptBlock, Role
 from server.models.types import utcnow
 from server.services import audit
 from server.services.settings import get_settings
+from sync.receipts import next_block
 
 
 def _target_collector(collector_id: int | None) -> Collector:
@@ -40,12 +41,10 @@ def allot_receipt_block(device: Device) -> ReceiptBlock:
     """Give the device the next unused range of receipt numbers (caller commits)."""
     settings = get_settings()
     for _attempt in range(5):
-        start = (db.session.execute(select(func.max(ReceiptBlock.end))).scalar() or 0) + 1
+        highest = db.session.execute(select(func.max(ReceiptBlock.end))).scalar() or 0
+        numbers = next_block(settings.receipt_prefix, highest, settings.receipt_block_size)
         block = ReceiptBlock(
-            device_id=device.id,
-            prefix=settings.receipt_prefix,
-            start=start,
-            end=start + settings.receipt_block_size - 1,
+            device_id=device.id, prefix=numbers.prefix, start=numbers.start, end=numbers.end
         )
         try:
             with db.session.begin_nested():
