@@ -9,6 +9,7 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
@@ -237,3 +238,60 @@ def redis_url() -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@pytest.fixture()
+def live_server(app: Flask, database_url: str, tmp_path: Path) -> Iterator[Any]:
+    """`live_server(**env)` starts the real server (`flask run`) on the test's database and
+    answers its base URL once /healthz answers; every server stops when the test ends."""
+    import requests
+
+    processes: list[subprocess.Popen[bytes]] = []
+
+    def start(**env_overrides: str) -> str:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = int(probe.getsockname()[1])
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url,
+            "SECRET_KEY": app.config["SECRET_KEY"],
+            "INSTANCE_PATH": str(tmp_path / f"server-{len(processes)}"),
+            **env_overrides,
+        }
+        if "REDIS_URL" not in env_overrides:
+            env.pop("REDIS_URL", None)
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "flask",
+                "--app",
+                "server",
+                "run",
+                "--port",
+                str(port),
+                "--no-reload",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        processes.append(process)
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if requests.get(f"{base}/healthz", timeout=1).ok:
+                    return base
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise AssertionError(f"the server on port {port} did not come up")
+            time.sleep(0.2)
+
+    yield start
+    for process in processes:
+        process.terminate()
+        process.wait(timeout=10)

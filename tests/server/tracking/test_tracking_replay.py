@@ -2,25 +2,17 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-import requests
 from flask import Flask
 
 from server.cli_tracking import Leg, position_at, walking_plan
 from server.extensions import db
 from server.models import CollectorLocation, Position
 
-ROOT = Path(__file__).resolve().parents[3]
 HOME = (-12.0464, -77.0428)
 
 
@@ -40,7 +32,7 @@ def test_walking_plan_timeline() -> None:
 
 @pytest.mark.e2e
 def test_replay_posts_positions_to_a_running_server(
-    app: Flask, database_url: str, factory: Any, tmp_path: Path
+    app: Flask, factory: Any, live_server: Any
 ) -> None:
     collector = factory.collector("collector01", lat=HOME[0], lon=HOME[1], travel_mode="walk")
     today = datetime.now(ZoneInfo("America/Lima")).date()
@@ -53,61 +45,23 @@ def test_replay_posts_positions_to_a_running_server(
             sequence=n + 1,
             eta=datetime.now(UTC) + timedelta(minutes=10 * n),
         )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "SECRET_KEY": app.config["SECRET_KEY"],
-        "INSTANCE_PATH": str(tmp_path / "server"),
-    }
-    env.pop("REDIS_URL", None)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flask",
-            "--app",
-            "server",
-            "run",
-            "--port",
-            str(port),
-            "--no-reload",
+    base = live_server()
+    result = app.test_cli_runner().invoke(
+        args=[
+            "replay-demo",
+            "--url",
+            base,
+            "--duration",
+            "3",
+            "--interval",
+            "0.5",
+            "--speedup",
+            "30",
+            "--open-shifts",
         ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{base}/healthz", timeout=1).ok:
-                    break
-            except requests.RequestException:
-                time.sleep(0.2)
-        result = app.test_cli_runner().invoke(
-            args=[
-                "replay-demo",
-                "--url",
-                base,
-                "--duration",
-                "3",
-                "--interval",
-                "0.5",
-                "--speedup",
-                "30",
-                "--open-shifts",
-            ],
-        )
-        assert result.exit_code == 0, result.output
-        assert "Replaying 1 collectors" in result.output
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+    assert result.exit_code == 0, result.output
+    assert "Replaying 1 collectors" in result.output
     db.session.expire_all()
     count = db.session.execute(db.select(db.func.count(Position.id))).scalar_one()
     assert count >= 3

@@ -3,71 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[3]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def wait_until(check: Any, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            if check():
-                return
-        except (requests.ConnectionError, OSError):
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{what} did not come up within {timeout_s} s")
-
-
-def start_server(database_url: str, redis_url: str, tmp: Path, secret: str) -> tuple[Any, str]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "REDIS_URL": redis_url,
-        "SECRET_KEY": secret,
-        "INSTANCE_PATH": str(tmp),
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "flask",
-            "--app",
-            "server",
-            "run",
-            "--port",
-            str(port),
-            "--no-reload",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    wait_until(lambda: requests.get(f"{base}/healthz", timeout=1).ok, 30, "server")
-    return process, base
 
 
 class Listener(threading.Thread):
@@ -94,38 +37,30 @@ class Listener(threading.Thread):
 
 
 def test_position_posted_to_one_process_reaches_subscribers_of_both(
-    app: Any,
-    database_url: str,
     handheld: Any,
     auth_header: Any,
     staff: Any,
     redis_url: str,
-    tmp_path: Path,
+    live_server: Any,
 ) -> None:
     token = auth_header("dispatcher")
-    secret = app.config["SECRET_KEY"]
-    first, first_url = start_server(database_url, redis_url, tmp_path / "a", secret)
-    second, second_url = start_server(database_url, redis_url, tmp_path / "b", secret)
-    try:
-        listeners = [
-            Listener(f"{base}/api/v1/tracking/stream", token) for base in (first_url, second_url)
-        ]
-        for listener in listeners:
-            listener.start()
-            assert listener.connected.wait(10)
-        fix = {"fix_time": datetime.now(UTC).isoformat(), "lat": -12.05, "lon": -77.03}
-        response = requests.post(
-            f"{second_url}/api/v1/tracking/positions",
-            json={"positions": [fix]},
-            headers=handheld.bearer,
-            timeout=10,
-        )
-        assert response.json()["accepted"] == 1
-        for listener in listeners:
-            listener.join(timeout=10)
-            positions = [data for kind, data in listener.events if kind == "position"]
-            assert [p["collector_id"] for p in positions] == [handheld.collector.id]
-    finally:
-        for process in (first, second):
-            process.terminate()
-            process.wait(timeout=10)
+    first_url = live_server(REDIS_URL=redis_url)
+    second_url = live_server(REDIS_URL=redis_url)
+    listeners = [
+        Listener(f"{base}/api/v1/tracking/stream", token) for base in (first_url, second_url)
+    ]
+    for listener in listeners:
+        listener.start()
+        assert listener.connected.wait(10)
+    fix = {"fix_time": datetime.now(UTC).isoformat(), "lat": -12.05, "lon": -77.03}
+    response = requests.post(
+        f"{second_url}/api/v1/tracking/positions",
+        json={"positions": [fix]},
+        headers=handheld.bearer,
+        timeout=10,
+    )
+    assert response.json()["accepted"] == 1
+    for listener in listeners:
+        listener.join(timeout=10)
+        positions = [data for kind, data in listener.events if kind == "position"]
+        assert [p["collector_id"] for p in positions] == [handheld.collector.id]
