@@ -56,22 +56,14 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.cli import register_commands
     from server.docs import docs_assets
     from server.health import health_blueprint
+    from server.web import register_web
 
     register_blueprints(rest_api)
     app.register_blueprint(health_blueprint)
     app.register_blueprint(docs_assets)
     register_commands(app)
-    _register_optional(app)
-    return app
-
-
-def _register_optional(app: Flask) -> None:
-    """Pages and device protocols are added by their own modules when present."""
-    try:
-        from server.web import register_web
-    except ImportError:
-        return
     register_web(app)
+    return app
 
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -47,13 +47,9 @@ def seed_demo(seed: int, today: object, accounts: int, if_empty: bool) -> None:
 
 def _publish_today(day: date) -> None:
     """Plan and publish today's routes so handhelds have a day to walk."""
-    try:
-        planning = importlib.import_module("server.services.planning")
-    except ImportError:
-        click.echo("Route planning is not installed; no routes published.")
-        return
-    plan = planning.plan_and_publish(day)
-    click.echo(f"Today's routes: {plan}")
+    from server.services.planning import plan_and_publish
+
+    click.echo(f"Today's routes: {plan_and_publish(day)}")
 
 
 @click.command("geocode")
