@@ -98,7 +98,7 @@ def max_bytes() -> int:
 
 def upload_ttl_s() -> int:
     """How long an unfinished upload is kept after its last chunk (tus expiration)."""
-    return int(current_app.config.get("MEDIA_UPLOAD_TTL_S", 3 * 24 * 3600))
+    return int(current_app.config["MEDIA_UPLOAD_TTL_S"])
 
 
 def stored_path(sha256: str) -> Path:
@@ -280,7 +280,7 @@ def append_chunk(
     room = max(upload.size_bytes - offset, 0)
     if content_length is not None and content_length > room:
         raise _past_length()
-    data, cut_off = _read_body(body, room)
+    data, cut_off = _read_body(body, room, content_length)
     if checksum is not None:
         if cut_off:
             raise ProblemError(400, "Bad Request", "The chunk was cut off; send it again.")
@@ -325,8 +325,12 @@ def _past_length() -> ProblemError:
     return ProblemError(413, "Payload Too Large", "The chunk runs past the declared Upload-Length.")
 
 
-def _read_body(body: IO[bytes], room: int) -> tuple[bytes, bool]:
-    """The request body in large reads, at most ``room`` bytes; and whether it was cut off."""
+def _read_body(body: IO[bytes], room: int, announced: int | None) -> tuple[bytes, bool]:
+    """The request body in large reads, at most ``room`` bytes; and whether it was cut off.
+
+    A server may hand over a dropped connection as an early end of the stream, so a body
+    shorter than its Content-Length counts as cut off too.
+    """
     parts: list[bytes] = []
     size = 0
     try:
@@ -337,7 +341,7 @@ def _read_body(body: IO[bytes], room: int) -> tuple[bytes, bool]:
                 raise _past_length()
     except (ClientDisconnected, ConnectionError):
         return b"".join(parts), True
-    return b"".join(parts), False
+    return b"".join(parts), announced is not None and size < announced
 
 
 def _settle_without_part(upload_id: str, caller: Caller) -> UploadState:
@@ -491,7 +495,7 @@ def _schedule_purge() -> None:
     no scheduler and goes to the RQ queue ``media`` when REDIS_URL is set.
     """
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    every = float(app.config.get("MEDIA_PURGE_EVERY_S", 3600))
+    every = float(app.config["MEDIA_PURGE_EVERY_S"])
     now = time.monotonic()
     with _purge_lock:
         due = app.extensions.setdefault("media_purge_due", now + every)
