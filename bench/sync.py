@@ -7,7 +7,9 @@ Measures, each repeated and reported as medians:
   * push of 10,000 mutations in batches of 100 (check_in, record_visit, add_note, check_out
     per visit), mutations/s, each run on a fresh device so every mutation is really applied;
   * a 5 MB photo over tus in 256 KB chunks with sha256 chunk checksums, MB/s, with our
-    handheld's uploader and, as a peer in the same run, the tuspy client;
+    handheld's uploader and, as peers in the same run, the tuspy client and the disk floor
+    (the same 20 appends, each flushed with fdatasync as the server must before it answers,
+    without HTTP): on a shared machine the disk often sets the pace;
   * pull of a 60-stop day: the full first pull and an incremental pull after one change, ms.
 
 The server runs under gunicorn (one gthread worker), the production shape.
@@ -209,8 +211,10 @@ def bench_push(base: str, total: int, batch: int) -> float:
     return total / (time.perf_counter() - started)
 
 
-def bench_upload(base: str, tmp: Path, size: int, chunk: int, seed_: int) -> tuple[float, float]:
-    """MB/s for one fresh photo with our uploader, then one with tuspy (peer)."""
+def bench_upload(
+    base: str, tmp: Path, size: int, chunk: int, seed_: int
+) -> tuple[float, float, float]:
+    """MB/s for one fresh photo with our uploader, one with tuspy and the disk floor (peers)."""
     from tusclient import client as tus_client
 
     api = register(base)
@@ -220,6 +224,9 @@ def bench_upload(base: str, tmp: Path, size: int, chunk: int, seed_: int) -> tup
         sha = hashlib.sha256(data).hexdigest()
         path = tmp / f"photo-{seed_}-{k}.jpg"
         path.write_bytes(data)
+        # Taking the photo (the handheld's store) is not part of uploading it.
+        store = LocalStore(tmp / f"store-{seed_}")
+        store.add_photo(sha, data, "image/jpeg")
         started = time.perf_counter()
         if use_tuspy:
             client = tus_client.TusClient(
@@ -233,12 +240,26 @@ def bench_upload(base: str, tmp: Path, size: int, chunk: int, seed_: int) -> tup
                     upload_checksum=True,
                 ).upload()
         else:
-            store = LocalStore(tmp / f"store-{seed_}")
-            store.add_photo(sha, data, "image/jpeg")
             TusUploader(api, store, chunk_size=chunk).upload(store.pending_photos()[0])
-            store.close()
         rates.append(len(data) / (time.perf_counter() - started) / 1e6)
-    return rates[0], rates[1]
+        store.close()
+    return rates[0], rates[1], disk_floor(tmp / "media" / "uploads", size, chunk)
+
+
+def disk_floor(folder: Path, size: int, chunk: int) -> float:
+    """MB/s of appending ``size`` bytes in ``chunk`` pieces with an fdatasync after each."""
+    block = os.urandom(chunk)
+    path = folder / "disk-floor.bench"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        started = time.perf_counter()
+        for _ in range(size // chunk):
+            os.write(fd, block)
+            os.fdatasync(fd)
+        return size / (time.perf_counter() - started) / 1e6
+    finally:
+        os.close(fd)
+        path.unlink()
 
 
 def bench_pull(base: str, repeats: int) -> tuple[float, float, int]:
@@ -280,6 +301,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--mutations", type=int, default=10_000)
+    parser.add_argument("--uploads", type=int, default=9, help="photos per uploader")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp_name:
         tmp = Path(tmp_name)
@@ -291,7 +313,7 @@ def main() -> None:
         try:
             push = [bench_push(base, args.mutations, 100) for _ in range(args.repeats)]
             uploads = [
-                bench_upload(base, tmp, 5 * 1024 * 1024, 256 * 1024, k) for k in range(args.repeats)
+                bench_upload(base, tmp, 5 * 1024 * 1024, 256 * 1024, k) for k in range(args.uploads)
             ]
             full_ms, incremental_ms, stops = bench_pull(base, max(10, args.repeats * 5))
             floor_ms = bench_floor(base, 30)
@@ -318,6 +340,12 @@ def main() -> None:
             "MB/s",
             "",
         ),
+        (
+            "disk floor: 20 x 256 KB appends + fdatasync (peer)",
+            f"{statistics.median(u[2] for u in uploads):.1f}",
+            "MB/s",
+            "",
+        ),
         (f"pull of a {stops}-stop day, full", f"{full_ms:.1f}", "ms", "< 100"),
         (f"pull of a {stops}-stop day, incremental", f"{incremental_ms:.1f}", "ms", ""),
         ("GET /healthz (request floor, peer)", f"{floor_ms:.1f}", "ms", ""),
@@ -325,8 +353,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(
         f"\nsync benchmark on {backend}, gunicorn 1 worker x 4 threads, medians of "
-        f"{args.repeats} runs (pull: {max(10, args.repeats * 5)}); load average {load:.1f} "
-        f"on {os.cpu_count()} CPUs\n"
+        f"{args.repeats} runs (uploads: {args.uploads}, pull: {max(10, args.repeats * 5)}); "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs\n"
     )
     print(f"{'measure':<52} {'median':>10}  {'unit':<12} {'target'}")
     for name, value, unit, target in rows:
