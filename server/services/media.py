@@ -305,11 +305,22 @@ def append_chunk(
             raise _gone("This upload expired; create a new one.")
         if offset != received:
             raise _wrong_offset(received)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view) :]
-        # Durable before acknowledged; fdatasync also persists the new size.
-        os.fdatasync(fd)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            # Durable before acknowledged; fdatasync also persists the new size.
+            os.fdatasync(fd)
+        except OSError as exc:
+            # A full or failing disk: the size must stay the acknowledged offset.
+            os.ftruncate(fd, received)
+            log.error("could not store a photo chunk: %s", exc.strerror)
+            raise ProblemError(
+                503,
+                "Service Unavailable",
+                "Could not store the chunk; retry.",
+                headers={"Retry-After": "5"},
+            ) from exc
         if offset + len(data) < upload.size_bytes:
             return UploadState(
                 upload.id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
 import os
@@ -13,12 +14,14 @@ from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import select, update
 
 from server import jobs
 from server.extensions import db
 from server.models import MediaUpload
+from server.services import media
 from sync.tus import encode_metadata
 
 from .conftest import Handheld, register
@@ -237,3 +240,22 @@ def test_creating_uploads_queues_the_purge_in_the_background(
     create(handheld, photo(30, seed=16))
     jobs.wait_for_queue("media")
     assert status(url) == "uploading"
+
+
+def test_a_chunk_the_disk_could_not_store_is_not_counted(
+    app: Flask, handheld: Handheld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = photo(40, seed=18)
+    url = create(handheld, data).headers["Location"]
+    assert patch(handheld, url, 0, data[:10_000]).status_code == 204
+
+    def disk_full(fd: int) -> None:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(media.os, "fdatasync", disk_full)
+    failed = patch(handheld, url, 10_000, data[10_000:])
+    assert failed.status_code == 503 and failed.headers["Retry-After"]
+    assert head(handheld, url).headers["Upload-Offset"] == "10000"
+    monkeypatch.undo()
+    assert patch(handheld, url, 10_000, data[10_000:]).status_code == 204
+    assert stored_files(app)[0].read_bytes() == data
