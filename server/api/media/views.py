@@ -31,6 +31,13 @@ def _tus_headers(state: UploadState | None = None) -> dict[str, str]:
     return headers
 
 
+@blp.after_request
+def _always_tus_resumable(response: Response) -> Response:
+    """tus asks for Tus-Resumable on every response, problem details included."""
+    response.headers.setdefault("Tus-Resumable", TUS_VERSION)
+    return response
+
+
 def _require_tus() -> None:
     if request.headers.get("Tus-Resumable") != TUS_VERSION:
         raise ProblemError(

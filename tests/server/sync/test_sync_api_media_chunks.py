@@ -112,7 +112,8 @@ def test_a_chunk_past_the_declared_length_is_refused(app: Flask, handheld: Handh
     url = create(handheld, data).headers["Location"]
     response = patch(handheld, url, 0, data + b"extra")
     assert response.status_code == 413
-    assert response.json["status"] == 413
+    assert response.content_type == "application/problem+json"
+    assert response.json["status"] == 413 and response.headers["Tus-Resumable"] == "1.0.0"
     assert head(handheld, url).headers["Upload-Offset"] == "0"
 
 
