@@ -140,6 +140,9 @@ def start_server(database_url: str, instance: Path, port: int) -> subprocess.Pop
             "4",
             "--bind",
             f"127.0.0.1:{port}",
+            # Access lines as `make run` and `make serve` write them (to a discarded stdout).
+            "--access-logfile",
+            "-",
             "server:create_app()",
         ],
         cwd=ROOT,
