@@ -356,14 +356,19 @@ def _read_body(body: IO[bytes], room: int, announced: int | None) -> tuple[bytes
 
 
 def _settle_without_part(upload_id: str, caller: Caller) -> UploadState:
-    """The part file is gone: the upload finished meanwhile, or it was purged.
-
-    A finish moves the part under its hash before recording it; if the server stopped in
-    between, the verified file is there and the upload is recorded as complete now.
-    """
+    """The part file is gone: the upload finished meanwhile, or it was purged."""
     upload = _owned_upload(upload_id, caller)
     if upload.status == "complete":
         return _complete(upload)
+    return _recover(upload)
+
+
+def _recover(upload: _Upload) -> UploadState:
+    """Record an upload whose part was moved under its hash by a finish that then stopped.
+
+    A finish moves the verified part before recording it; if the server stopped in between,
+    the file is there under its hash and the upload is complete. Otherwise it is gone.
+    """
     target = stored_path(upload.sha256)
     if target.exists() and target.stat().st_size == upload.size_bytes:
         with target.open("rb") as handle:
@@ -474,10 +479,12 @@ def _purge_one(upload: _Upload, cutoff: float) -> str | None:
     try:
         fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
-        if stored_path(upload.sha256).exists():
-            return None  # finished but not recorded: the next HEAD or PATCH records it
-        _record(upload, status="expired")
-        return "expired"
+        try:
+            _recover(upload)
+        except ProblemError:
+            _record(upload, status="expired")
+            return "expired"
+        return "finished"
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -169,6 +169,24 @@ def test_racing_final_chunks_finish_the_upload_exactly_once(app: Flask, handheld
     assert head(handheld, url).headers["Upload-Offset"] == str(len(data))
 
 
+def test_a_finish_that_stopped_after_moving_the_file_is_recorded_on_the_next_head(
+    app: Flask, handheld: Handheld
+) -> None:
+    data = photo(30, seed=20)
+    url = create(handheld, data).headers["Location"]
+    sha = hashlib.sha256(data).hexdigest()
+    (Path(app.config["MEDIA_DIR"]) / sha[:2]).mkdir(parents=True)
+    part_file(app, url).write_bytes(data)
+    part_file(app, url).rename(Path(app.config["MEDIA_DIR"]) / sha[:2] / sha)
+    assert head(handheld, url).headers["Upload-Offset"] == str(len(data))
+    assert status(url) == "complete"
+    # A part lost with nothing under its hash is gone, not silently restarted.
+    lost = create(handheld, photo(30, seed=21)).headers["Location"]
+    part_file(app, lost).unlink()
+    assert head(handheld, lost).status_code == 410
+    assert patch(handheld, lost, 0, b"\xff\xd8\xff").status_code == 410
+
+
 def test_responses_say_when_an_unfinished_upload_expires(app: Flask, handheld: Handheld) -> None:
     data = photo(40, seed=8)
     created = create(handheld, data)
@@ -206,6 +224,14 @@ def test_purge_removes_abandoned_uploads_and_keeps_live_ones(
     arrived_url = create(handheld, arrived).headers["Location"]
     part_file(app, arrived_url).write_bytes(arrived)
     age(app, arrived_url, stale_ttl)
+    # Moved under its hash by a finish that stopped before recording it.
+    moved = photo(30, seed=19)
+    moved_url = create(handheld, moved).headers["Location"]
+    age(app, moved_url, stale_ttl)
+    target = Path(app.config["MEDIA_DIR"]) / hashlib.sha256(moved).hexdigest()[:2]
+    target.mkdir(parents=True)
+    part_file(app, moved_url).write_bytes(moved)
+    part_file(app, moved_url).rename(target / hashlib.sha256(moved).hexdigest())
     # A part file whose upload row never committed.
     orphan = Path(app.config["MEDIA_DIR"]) / "uploads" / "never-committed.part"
     orphan.write_bytes(b"\xff\xd8\xff")
@@ -213,13 +239,13 @@ def test_purge_removes_abandoned_uploads_and_keeps_live_ones(
 
     result = app.test_cli_runner().invoke(args=["purge-uploads"])
     assert result.exit_code == 0, result.output
-    assert "Expired 1 uploads, finished 1, removed 1 orphaned part files." in result.output
+    assert "Expired 1 uploads, finished 2, removed 1 orphaned part files." in result.output
     assert status(abandoned_url) == "expired" and not part_file(app, abandoned_url).exists()
     assert head(handheld, abandoned_url).status_code == 410
     assert status(live_url) == "uploading"
     assert head(handheld, live_url).headers["Upload-Offset"] == "5000"
-    assert status(arrived_url) == "complete"
-    assert [p.read_bytes() for p in stored_files(app)] == [arrived]
+    assert status(arrived_url) == "complete" and status(moved_url) == "complete"
+    assert sorted(p.read_bytes() for p in stored_files(app)) == sorted([arrived, moved])
     assert not orphan.exists()
 
 
