@@ -183,6 +183,8 @@ def create_upload(
         part = _part_path(upload.id)
         part.parent.mkdir(parents=True, exist_ok=True)
         part.touch()
+        # The part's name must survive a crash too, or acknowledged chunks would vanish.
+        _fsync_dir(part.parent)
         expires_at = _expiry(part.stat().st_mtime)
     db.session.add(upload)
     db.session.commit()
