@@ -10,7 +10,10 @@ Measures, each repeated and reported as medians:
     handheld's uploader and, as peers in the same run, the tuspy client and the disk floor
     (the same 20 appends, each flushed with fdatasync as the server must before it answers,
     without HTTP): on a shared machine the disk often sets the pace;
-  * pull of a 60-stop day: the full first pull and an incremental pull after one change, ms.
+  * pull of a 60-stop day: the full first pull and an incremental pull after one change, ms;
+  * floors (peers): GET /healthz, and the same 20 chunk PATCHes (with the client's sha256
+    checksums) sent to a WSGI app that only reads the body (bench/wsgi_floor.py) under the
+    same gunicorn settings: what HTTP costs before the server does anything.
 
 The server runs under gunicorn (one gthread worker), the production shape.
 """
@@ -18,6 +21,7 @@ The server runs under gunicorn (one gthread worker), the production shape.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import os
 import random
@@ -120,7 +124,9 @@ def seed(database_url: str, instance: Path) -> None:
         db.engine.dispose()
 
 
-def start_server(database_url: str, instance: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    database_url: str, instance: Path, port: int, app: str = "server:create_app()"
+) -> subprocess.Popen[bytes]:
     env = dict(
         os.environ,
         DATABASE_URL=database_url,
@@ -143,7 +149,10 @@ def start_server(database_url: str, instance: Path, port: int) -> subprocess.Pop
             # Access lines as `make run` and `make serve` write them (to a discarded stdout).
             "--access-logfile",
             "-",
-            "server:create_app()",
+            # The floor app lives beside this script (never on the real server's path: this
+            # script is called sync.py, like the package).
+            *(["--pythonpath", str(ROOT / "bench")] if app.startswith("wsgi_floor") else []),
+            app,
         ],
         cwd=ROOT,
         env=env,
@@ -153,7 +162,7 @@ def start_server(database_url: str, instance: Path, port: int) -> subprocess.Pop
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code < 500:
                 return process
         except requests.RequestException:
             time.sleep(0.1)
@@ -214,10 +223,8 @@ def bench_push(base: str, total: int, batch: int) -> float:
     return total / (time.perf_counter() - started)
 
 
-def bench_upload(
-    base: str, tmp: Path, size: int, chunk: int, seed_: int
-) -> tuple[float, float, float]:
-    """MB/s for one fresh photo with our uploader, one with tuspy and the disk floor (peers)."""
+def bench_upload(base: str, tmp: Path, size: int, chunk: int, seed_: int) -> tuple[float, float]:
+    """MB/s for one fresh photo with our uploader, then one with tuspy (peer)."""
     from tusclient import client as tus_client
 
     api = register(base)
@@ -246,7 +253,7 @@ def bench_upload(
             TusUploader(api, store, chunk_size=chunk).upload(store.pending_photos()[0])
         rates.append(len(data) / (time.perf_counter() - started) / 1e6)
         store.close()
-    return rates[0], rates[1], disk_floor(tmp / "media" / "uploads", size, chunk)
+    return rates[0], rates[1]
 
 
 def disk_floor(folder: Path, size: int, chunk: int) -> float:
@@ -289,6 +296,28 @@ def bench_pull(base: str, repeats: int) -> tuple[float, float, int]:
     return statistics.median(full), statistics.median(incremental), stops
 
 
+def bench_chunk_floor(base: str, size: int, chunk: int) -> float:
+    """MB/s of the upload's 20 PATCHes (with checksums) against a body-reading no-op app."""
+    session = requests.Session()
+    data = os.urandom(size)
+    started = time.perf_counter()
+    for offset in range(0, size, chunk):
+        piece = data[offset : offset + chunk]
+        digest = base64.b64encode(hashlib.sha256(piece).digest()).decode("ascii")
+        session.patch(
+            f"{base}/floor",
+            data=piece,
+            headers={
+                "Tus-Resumable": "1.0.0",
+                "Upload-Offset": str(offset),
+                "Content-Type": "application/offset+octet-stream",
+                "Upload-Checksum": f"sha256 {digest}",
+            },
+            timeout=10,
+        ).raise_for_status()
+    return size / (time.perf_counter() - started) / 1e6
+
+
 def bench_floor(base: str, repeats: int) -> float:
     """Median ms of GET /healthz: the per-request floor of this server on this machine now."""
     session = requests.Session()
@@ -312,17 +341,31 @@ def main() -> None:
         seed(database_url, tmp)
         port = free_port()
         server = start_server(database_url, tmp, port)
+        floor_port = free_port()
+        floor_server = start_server(database_url, tmp, floor_port, app="wsgi_floor:app")
         base = f"http://127.0.0.1:{port}"
         try:
             push = [bench_push(base, args.mutations, 100) for _ in range(args.repeats)]
-            uploads = [
-                bench_upload(base, tmp, 5 * 1024 * 1024, 256 * 1024, k) for k in range(args.uploads)
-            ]
+            uploads = []
+            for k in range(args.uploads):
+                # Interleaved, so each floor is measured under the same load as the uploads.
+                ours, tuspy = bench_upload(base, tmp, 5 * 1024 * 1024, 256 * 1024, k)
+                uploads.append(
+                    (
+                        ours,
+                        tuspy,
+                        bench_chunk_floor(
+                            f"http://127.0.0.1:{floor_port}", 5 * 1024 * 1024, 256 * 1024
+                        ),
+                        disk_floor(tmp / "media" / "uploads", 5 * 1024 * 1024, 256 * 1024),
+                    )
+                )
             full_ms, incremental_ms, stops = bench_pull(base, max(10, args.repeats * 5))
             floor_ms = bench_floor(base, 30)
         finally:
-            server.kill()
-            server.wait()
+            for process in (server, floor_server):
+                process.kill()
+                process.wait()
     backend = database_url.split(":", 1)[0]
     rows = [
         (
@@ -344,8 +387,14 @@ def main() -> None:
             "",
         ),
         (
-            "disk floor: 20 x 256 KB appends + fdatasync (peer)",
+            "HTTP floor: the same PATCHes to a no-op app (peer)",
             f"{statistics.median(u[2] for u in uploads):.1f}",
+            "MB/s",
+            "",
+        ),
+        (
+            "disk floor: 20 x 256 KB appends + fdatasync (peer)",
+            f"{statistics.median(u[3] for u in uploads):.1f}",
             "MB/s",
             "",
         ),
