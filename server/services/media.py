@@ -1,10 +1,14 @@
 """Photo uploads over tus 1.0 (core, creation, checksum, expiration), stored durably by sha256.
 
 While an upload is in progress its part file is the record of what arrived: a chunk is
-appended and flushed to disk under an exclusive file lock before it is acknowledged, the
-file's size is the offset the server reports and its modification time starts the upload's
-expiry. The database row only changes when the upload is created, completes, is refused or
-expires, so a chunk costs one read of the row through a plain connection (no session, no ORM
+appended under an exclusive file lock before it is acknowledged, the file's size is the
+offset the server reports and its modification time starts the upload's expiry. Chunks are
+not flushed one by one: a server process that dies loses nothing the kernel holds, and after
+a power cut the part is at most shorter, so the device's HEAD resumes from there (it keeps
+the photo until the upload completes). The whole file is flushed and re-hashed before the
+upload counts as complete, so nothing is called stored before it is on disk. The database
+row only changes when the upload is created, completes, is refused or expires, so a chunk
+costs one read of the row through a plain connection (no session, no ORM
 objects). A finished file is re-hashed, sniffed and moved to ``<media>/<aa>/<sha256>``; a
 file the server already holds completes at once, so the same photo is stored once.
 """
@@ -311,18 +315,11 @@ def append_chunk(
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            # Durable before acknowledged; fdatasync also persists the new size.
-            os.fdatasync(fd)
         except OSError as exc:
             # A full or failing disk: the size must stay the acknowledged offset.
             os.ftruncate(fd, received)
             log.error("could not store a photo chunk: %s", exc.strerror)
-            raise ProblemError(
-                503,
-                "Service Unavailable",
-                "Could not store the chunk; retry.",
-                headers={"Retry-After": "5"},
-            ) from exc
+            raise _disk_unavailable() from exc
         if offset + len(data) < upload.size_bytes:
             return UploadState(
                 upload.id,
@@ -332,6 +329,15 @@ def append_chunk(
                 datetime.now(UTC) + timedelta(seconds=upload_ttl_s()),
             )
         return _finish(upload)
+
+
+def _disk_unavailable() -> ProblemError:
+    return ProblemError(
+        503,
+        "Service Unavailable",
+        "Could not store the photo; retry.",
+        headers={"Retry-After": "5"},
+    )
 
 
 def _past_length() -> ProblemError:
@@ -389,6 +395,12 @@ def _finish(upload: _Upload) -> UploadState:
     part = _part_path(upload.id)
     digest = hashlib.sha256()
     with part.open("rb") as handle:
+        # The one flush of the upload: nothing counts as stored before it is on disk.
+        try:
+            os.fsync(handle.fileno())
+        except OSError as exc:
+            log.error("could not flush a photo upload: %s", exc.strerror)
+            raise _disk_unavailable() from exc
         head = handle.read(SNIFF_BYTES)
         digest.update(head)
         while block := handle.read(_HASH_BLOCK):

@@ -276,10 +276,17 @@ def test_a_chunk_the_disk_could_not_store_is_not_counted(
     url = create(handheld, data).headers["Location"]
     assert patch(handheld, url, 0, data[:10_000]).status_code == 204
 
-    def disk_full(fd: int) -> None:
+    real_write = os.write
+    calls = []
+
+    def disk_full(fd: int, data: memoryview) -> int:
+        # The first write stores part of the chunk, the next finds the disk full.
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, data[: len(data) // 2])
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
-    monkeypatch.setattr(media.os, "fdatasync", disk_full)
+    monkeypatch.setattr(media.os, "write", disk_full)
     failed = patch(handheld, url, 10_000, data[10_000:])
     assert failed.status_code == 503 and failed.headers["Retry-After"]
     assert head(handheld, url).headers["Upload-Offset"] == "10000"
