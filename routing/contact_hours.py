@@ -56,6 +56,15 @@ class ContactHoursPolicy:
             return ()
         return self.daily_windows
 
+    def next_contact_day(self, after: dt.date, within_days: int = 31) -> dt.date | None:
+        """The first day after ``after`` with any legal window (Friday's next is Monday in
+        Peru), or ``None`` if there is none within ``within_days``."""
+        for offset in range(1, within_days + 1):
+            day = after + dt.timedelta(days=offset)
+            if self.windows_on(day):
+                return day
+        return None
+
     def reason_closed(self, day: dt.date) -> str | None:
         """Why no contact is allowed on ``day``, or ``None`` if it is."""
         if day.weekday() not in self.weekdays:

@@ -41,7 +41,7 @@ from server.models import (
 )
 from server.models import Payment as PaymentRow
 from server.services import audit
-from server.services.settings import get_settings
+from server.services.settings import get_settings, local_date_of
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +77,13 @@ def contact_policy() -> ContactHoursPolicy:
         raise ProblemError(
             409, "Invalid contact hours", "The agency's custom contact hours are malformed."
         ) from error
+
+
+def next_planning_day() -> date:
+    """The day dispatch plans next: the first day after the agency's today with legal
+    contact hours (on a Friday in Peru, Monday)."""
+    today = local_date_of(datetime.now(UTC))
+    return contact_policy().next_contact_day(today) or today + timedelta(days=1)
 
 
 def account_facts(accounts: list[Account], day: date) -> dict[int, AccountFacts]:

@@ -1,8 +1,9 @@
 """The pages people work in: live map, dispatch board, KPI dashboard.
 
-The HTML shells carry no data, so they are served without authentication; their scripts call
-the documented /api/v1 endpoints with the bearer token the login page keeps, and the API
-decides what each role may see.
+The HTML shells carry no debtor data (only the agency's time zone and, on the dispatch board,
+the next day with legal contact hours), so they are served without authentication; their
+scripts call the documented /api/v1 endpoints with the bearer token the login page keeps, and
+the API decides what each role may see.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import xstatic.pkg.leaflet
 import xstatic.pkg.leaflet_markercluster
 from flask import Blueprint, Flask, abort, current_app, render_template, send_from_directory
 from flask.typing import ResponseReturnValue
+
+from server.services import planning
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 # Browser libraries come from pinned packages (PyPI xstatic, npm node_modules), never a CDN.
@@ -58,7 +61,12 @@ def live_map() -> ResponseReturnValue:
 
 @web.get("/dispatch")
 def dispatch() -> ResponseReturnValue:
-    return render_template("dispatch.html", page="dispatch", **_page_context())
+    return render_template(
+        "dispatch.html",
+        page="dispatch",
+        next_planning_day=planning.next_planning_day().isoformat(),
+        **_page_context(),
+    )
 
 
 @web.get("/dashboard")

@@ -33,6 +33,16 @@ def test_peru_public_holidays_allow_no_visit(holiday: dt.date) -> None:
     assert PERU.reason_closed(holiday) == "PE: public holiday"
 
 
+def test_next_contact_day_skips_weekends_and_holidays() -> None:
+    friday = dt.date(2026, 11, 27)
+    assert PERU.next_contact_day(friday) == MONDAY
+    # Monday 2026-12-07; the 8th (Inmaculada Concepción) and the 9th (Batalla de Ayacucho)
+    # are public holidays in Peru.
+    assert PERU.next_contact_day(dt.date(2026, 12, 7)) == dt.date(2026, 12, 10)
+    assert MEXICO.next_contact_day(friday) == dt.date(2026, 11, 28)
+    assert custom_policy("never", [(0, 0)], weekdays=[]).next_contact_day(friday) is None
+
+
 def test_mexico_and_united_states_hours() -> None:
     saturday = dt.date(2026, 11, 28)
     assert MEXICO.windows_on(saturday) == ((7 * HOUR, 22 * HOUR),)

@@ -11,6 +11,8 @@ from typing import Any
 
 import pytest
 
+from routing.contact_hours import PERU
+
 pytestmark = pytest.mark.browser
 playwright_api = pytest.importorskip(
     "playwright.sync_api", reason="the playwright package is not installed (requirements-dev.txt)"
@@ -177,9 +179,11 @@ def test_web_map_click_shows_planned_route_track_and_progress(web: Any) -> None:
 
 
 def test_web_dispatch_plans_to_100_percent_and_moving_a_stop_updates_totals(web: Any) -> None:
-    day = _days(web.server.today, 1)
     web.sign_in_as("dispatcher")
-    web.open(f"/dispatch?date={day}")
+    web.open("/dispatch")
+    # The board proposes the next day with legal contact hours (Friday's is Monday in Peru).
+    day = web.page.input_value("#plan-date")
+    assert day == PERU.next_contact_day(date.fromisoformat(web.server.today)).isoformat()
     collectors = web.server.active_collectors()
     left_out = collectors[-1]["id"]
     web.page.uncheck(f"#collector-checks input[value='{left_out}']")

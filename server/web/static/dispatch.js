@@ -317,7 +317,9 @@
   }
 
   async function start() {
-    $("plan-date").value = new URLSearchParams(location.search).get("date") || App.agencyDate(1);
+    // By default the next day with legal contact hours (the server knows the agency's policy).
+    $("plan-date").value =
+      new URLSearchParams(location.search).get("date") || $("plan-date").dataset.next || App.agencyDate(1);
     $("plan-form").addEventListener("submit", startPlan);
     $("plan-date").addEventListener("change", loadPlanList);
     $("open-plan").addEventListener("click", openPlan);
