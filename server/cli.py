@@ -47,8 +47,15 @@ def seed_demo(seed: int, today: object, accounts: int, if_empty: bool) -> None:
 
 def _publish_today(day: date) -> None:
     """Plan and publish today's routes so handhelds have a day to walk."""
-    from server.services.planning import plan_and_publish
+    from server.services.planning import contact_policy, plan_and_publish
 
+    closed = contact_policy().reason_closed(day)
+    if closed is not None:
+        click.echo(
+            f"No routes for today: {closed}. Plan the next contact day on the dispatch board "
+            "(/dispatch proposes it), or seed with --today set to a working day."
+        )
+        return
     click.echo(f"Today's routes: {plan_and_publish(day)}")
 
 
