@@ -94,6 +94,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "TRUSTED_PROXY_HOPS": int(os.environ.get("TRUSTED_PROXY_HOPS", "0")),
         "JSON_SORT_KEYS": False,
         "TESTING": False,
+        # Time-driven field alerts (idle, silent, cash over the limit); 0 turns the in-process
+        # scheduler off. Tests start it explicitly.
+        "ALERT_CHECK_INTERVAL_S": float(os.environ.get("ALERT_CHECK_INTERVAL_S", "60")),
     }
+    if overrides.get("TESTING") and "ALERT_CHECK_INTERVAL_S" not in overrides:
+        config["ALERT_CHECK_INTERVAL_S"] = 0.0
     config.update(overrides)
     return config
