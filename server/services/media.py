@@ -27,6 +27,7 @@ from server.auth import current_device
 from server.errors import ProblemError
 from server.extensions import db
 from server.models import MediaUpload, Photo
+from server.services import tracking
 from sync.media import SNIFF_BYTES, sniff_image_type
 from sync.tus import (
     CHECKSUM_MISMATCH,
@@ -255,3 +256,11 @@ def _finish(upload: MediaUpload, part: Path) -> None:
     upload.offset = upload.size_bytes
     upload.status, upload.mime, upload.completed_at = "complete", mime, datetime.now(UTC)
     db.session.execute(update(Photo).where(Photo.sha256 == upload.sha256).values(mime=mime))
+    _verify_photo_locations(upload.sha256, target)
+
+
+def _verify_photo_locations(sha256: str, image: Path) -> None:
+    """Compare the stored photo's EXIF GPS with the account of every visit that attached it."""
+    photos = db.session.execute(select(Photo).where(Photo.sha256 == sha256)).scalars()
+    for photo in photos:
+        tracking.verify_photo_location(photo, image)
