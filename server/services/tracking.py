@@ -17,6 +17,7 @@ import time as time_module
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
 from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
@@ -37,6 +38,7 @@ from server.models import (
     CollectorLocation,
     Device,
     FieldAlert,
+    Photo,
     User,
     Visit,
     Zone,
@@ -620,13 +622,31 @@ class _CollectorView:
 METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180.0
 
 
-def _plan_summaries(
-    day: date, collector_ids: Sequence[int] | None, lat_ref: float
-) -> dict[int, tracking.PlanSummary]:
-    """Today's plan per collector, reduced by the database in one GROUP BY.
+@dataclass(frozen=True, slots=True)
+class _PlannedStops:
+    """One collector's located stops of the day as (lat, lon) pairs."""
 
-    The nearest stop uses an equirectangular distance (exact to centimetres at door scale)
-    so any SQL engine can compute it without trigonometry.
+    version: tuple[int, datetime | None]
+    loaded_at: float
+    points: tuple[tuple[float, float], ...]
+
+
+STOPS_TTL_S = 300.0
+"""Stop coordinates are re-read when the collector's assignments change, and at least this
+often (a re-geocoded address)."""
+
+
+def _plan_summaries(
+    day: date, collector_ids: Sequence[int] | None, locations: dict[int, tuple[float, float]]
+) -> dict[int, tracking.PlanSummary]:
+    """Today's plan per collector: progress reduced by the database in one GROUP BY, the
+    nearest stop from cached stop coordinates.
+
+    Progress (visits done, ETAs) is read on every call. Stop coordinates only change with the
+    assignments, so they are kept per collector and day until the collector's assignment
+    count or latest ``updated_at`` moves; the join of every stop with its account is the
+    expensive part of the query and is skipped. The nearest stop uses an equirectangular
+    distance (exact to centimetres at door scale).
     """
     done_at = (
         select(Visit.assignment_id, func.min(Visit.checked_in_at).label("done_at"))
@@ -638,9 +658,6 @@ def _plan_summaries(
     finished = func.coalesce(
         done_at.c.done_at, case((Assignment.status == "done", Assignment.updated_at))
     )
-    k = math.cos(math.radians(lat_ref)) ** 2
-    d_lat = Account.lat - CollectorLocation.lat
-    d_lon = Account.lon - CollectorLocation.lon
     query = (
         select(
             Assignment.collector_id,
@@ -649,31 +666,73 @@ def _plan_summaries(
             func.min(case((not_(is_done), Assignment.eta))).label("next_eta"),
             func.max(finished).label("last_done_at"),
             func.max(case((is_done, Assignment.eta))).label("last_done_eta"),
-            func.min(d_lat * d_lat + d_lon * d_lon * k).label("nearest_sq_deg"),
+            func.max(Assignment.updated_at).label("changed_at"),
         )
-        .join(Account, Account.id == Assignment.account_id)
         .outerjoin(done_at, done_at.c.assignment_id == Assignment.id)
-        .outerjoin(CollectorLocation, CollectorLocation.collector_id == Assignment.collector_id)
         .where(Assignment.date == day, Assignment.status != "removed")
         .group_by(Assignment.collector_id)
     )
     if collector_ids is not None:
         query = query.where(Assignment.collector_id.in_(collector_ids))
-    return {
-        row.collector_id: tracking.PlanSummary(
+    rows = db.session.connection().execute(query).all()
+    stops = _planned_stops(day, {row.collector_id: (row.planned, row.changed_at) for row in rows})
+    summaries = {}
+    for row in rows:
+        nearest_m = None
+        location = locations.get(row.collector_id)
+        planned = stops.get(row.collector_id)
+        if location is not None and planned is not None and planned.points:
+            lat, lon = location
+            k = math.cos(math.radians(lat)) ** 2
+            nearest_sq_deg = min(
+                (stop_lat - lat) ** 2 + (stop_lon - lon) ** 2 * k
+                for stop_lat, stop_lon in planned.points
+            )
+            nearest_m = math.sqrt(nearest_sq_deg) * METRES_PER_DEGREE
+        summaries[row.collector_id] = tracking.PlanSummary(
             planned=row.planned,
             done=int(row.done or 0),
             next_eta=row.next_eta,
             last_done_at=row.last_done_at,
             last_done_eta=row.last_done_eta,
-            nearest_stop_m=(
-                math.sqrt(row.nearest_sq_deg) * METRES_PER_DEGREE
-                if row.nearest_sq_deg is not None
-                else None
-            ),
+            nearest_stop_m=nearest_m,
         )
-        for row in db.session.execute(query)
-    }
+    return summaries
+
+
+def _planned_stops(
+    day: date, versions: dict[int, tuple[int, datetime | None]]
+) -> dict[int, _PlannedStops]:
+    """Each collector's stop coordinates for ``day``, re-read only for changed collectors."""
+    cache: dict[int, _PlannedStops] = _app_cache("tracking_planned_stops").setdefault(day, {})
+    if len(_app_cache("tracking_planned_stops")) > 2:  # keep today and yesterday only
+        for old in sorted(_app_cache("tracking_planned_stops"))[:-2]:
+            del _app_cache("tracking_planned_stops")[old]
+    clock = time_module.monotonic()
+    stale = [
+        collector_id
+        for collector_id, version in versions.items()
+        if (entry := cache.get(collector_id)) is None
+        or entry.version != version
+        or clock - entry.loaded_at > STOPS_TTL_S
+    ]
+    if stale:
+        coordinates: dict[int, list[tuple[float, float]]] = {
+            collector_id: [] for collector_id in stale
+        }
+        query = (
+            select(Assignment.collector_id, Account.lat, Account.lon)
+            .join(Account, Account.id == Assignment.account_id)
+            .where(Assignment.date == day, Assignment.status != "removed")
+        )
+        if len(stale) < len(versions) or len(stale) < 500:
+            query = query.where(Assignment.collector_id.in_(stale))
+        for collector_id, lat, lon in db.session.connection().execute(query):
+            if collector_id in coordinates and lat is not None and lon is not None:
+                coordinates[collector_id].append((lat, lon))
+        for collector_id, points in coordinates.items():
+            cache[collector_id] = _PlannedStops(versions[collector_id], clock, tuple(points))
+    return cache
 
 
 def _status_settings() -> tracking.StatusSettings:
@@ -749,20 +808,25 @@ def _collector_views(
     if collector_ids is not None:
         query = query.where(Collector.id.in_(collector_ids))
         zones_query = zones_query.where(collector_zones.c.collector_id.in_(collector_ids))
-    rows = db.session.execute(query).all()
+    # Core on the session's connection: a thousand rows skip the ORM's result machinery.
+    conn = db.session.connection()
+    rows = conn.execute(query).all()
     zones: dict[int, list[int]] = {}
-    for collector_id, zone_id in db.session.execute(zones_query):
+    for collector_id, zone_id in conn.execute(zones_query):
         zones.setdefault(collector_id, []).append(zone_id)
-    located = [row.lat for row in rows if row.fix_time is not None]
-    lat_ref = sum(located) / len(located) if located else 0.0
-    plans = _plan_summaries(today, collector_ids, lat_ref)
+    locations = {row.id: (row.lat, row.lon) for row in rows if row.fix_time is not None}
+    plans = _plan_summaries(today, collector_ids, locations)
     rules = _status_settings()
+    shifts: dict[tuple[int, int], tracking.ShiftWindow] = {}
     views = []
     for row in rows:
         has_fix = row.fix_time is not None
+        hours = (row.shift_start_min, row.shift_end_min)
+        if hours not in shifts:  # most collectors share a few shifts
+            shifts[hours] = shift_window(*hours, today, tz)
         situation = tracking.Situation(
             now=now,
-            shift=shift_window(row.shift_start_min, row.shift_end_min, today, tz),
+            shift=shifts[hours],
             latest=_latest_position(row) if has_fix else None,
             anchor=(
                 tracking.Anchor(row.anchor_lat, row.anchor_lon, row.anchor_since)
@@ -969,6 +1033,32 @@ def track_gpx(collector_id: int, day: date) -> str:
     collector, fixes = collector_track(collector_id, day)
     username = collector.user.username if collector.user else collector.code
     return tracking.track_gpx(fixes, tracking.detect_stops(fixes), name=f"{username} {day}")
+
+
+# --------------------------------------------------------------------------------------------
+# Geo-verified photos.
+
+
+def verify_photo_location(photo: Photo, image: Path) -> None:
+    """Compare a stored photo's EXIF GPS with its account's location and keep the verdict.
+
+    Called when the bytes are stored (tus upload finished) and when a photo's metadata
+    arrives for bytes already stored, whichever comes last. A photo without EXIF GPS is
+    ``no_fix``; the flags sit beside the check-in's own verification of the visit.
+    """
+    account = db.session.get(Account, photo.account_id)
+    target = (
+        (account.lat, account.lon)
+        if account is not None and account.lat is not None and account.lon is not None
+        else None
+    )
+    point = tracking.photo_gps(image.read_bytes())
+    verdict = tracking.verify_location(
+        point, target, radius_m=float(get_settings().verify_radius_m)
+    )
+    photo.exif_lat, photo.exif_lon = point if point is not None else (None, None)
+    photo.geo_status = verdict.status.value
+    photo.geo_distance_m = None if verdict.distance_m is None else round(verdict.distance_m, 1)
 
 
 # --------------------------------------------------------------------------------------------
