@@ -23,7 +23,18 @@ from zoneinfo import ZoneInfo
 
 import redis
 from flask import current_app
-from sqlalchemy import Table, bindparam, case, delete, func, not_, or_, select, update
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    not_,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult
 
@@ -318,11 +329,6 @@ _HISTORY_COLUMNS = (
     _POSITIONS.c.accuracy_m,
     _POSITIONS.c.filter_reason,
 )
-_STORED_BETWEEN = select(*_HISTORY_COLUMNS).where(
-    _POSITIONS.c.device_id == bindparam("device_id"),
-    _POSITIONS.c.fix_time >= bindparam("first", type_=UTCDateTime()),
-    _POSITIONS.c.fix_time <= bindparam("last", type_=UTCDateTime()),
-)
 _ACCEPTED_BEFORE = (
     select(*_HISTORY_COLUMNS)
     .where(
@@ -333,7 +339,18 @@ _ACCEPTED_BEFORE = (
     )
     .order_by(_POSITIONS.c.fix_time.desc())
     .limit(1)
+    .subquery()
 )
+_HISTORY = union_all(
+    select(*_HISTORY_COLUMNS).where(
+        _POSITIONS.c.device_id == bindparam("device_id"),
+        _POSITIONS.c.fix_time >= bindparam("first", type_=UTCDateTime()),
+        _POSITIONS.c.fix_time <= bindparam("last", type_=UTCDateTime()),
+    ),
+    select(_ACCEPTED_BEFORE),
+)
+"""In one round trip: every stored fix inside the batch's time span, and the last accepted
+fix before it."""
 _DIALECT_INSERT: dict[str, Callable[[Table], Any]] = {
     "postgresql": postgresql.insert,
     "sqlite": sqlite.insert,
@@ -397,20 +414,17 @@ def _history(
     (duplicates, in-between neighbours) and the last accepted fix just before it."""
     first = min(fix.fix_time for fix in fixes)
     last = max(fix.fix_time for fix in fixes)
-    inside = conn.execute(
-        _STORED_BETWEEN, {"device_id": device_id, "first": first, "last": last}
-    ).all()
-    before = conn.execute(
-        _ACCEPTED_BEFORE,
-        {"device_id": device_id, "first": first, "since": first - HISTORY_MARGIN},
+    rows = conn.execute(
+        _HISTORY,
+        {"device_id": device_id, "first": first, "last": last, "since": first - HISTORY_MARGIN},
     ).all()
     return tracking.TrackState(
-        stored_fix_times=[row.fix_time for row in inside],
+        stored_fix_times=[row.fix_time for row in rows],
         accepted=[
             tracking.Position(
                 fix_time=row.fix_time, lat=row.lat, lon=row.lon, accuracy_m=row.accuracy_m
             )
-            for row in [*before, *inside]
+            for row in rows
             if row.filter_reason is None
         ],
     )
