@@ -497,7 +497,10 @@ def main() -> None:
                     "",
                 )
             )
-            live_ms, first_ms, features = bench_live(base, data["token"], runs=max(10, args.runs))
+            live_runs = max(10, args.runs)
+            cpu = server_cpu_s(server.pid)
+            live_ms, first_ms, features = bench_live(base, data["token"], runs=live_runs)
+            live_cpu_ms = (server_cpu_s(server.pid) - cpu) * 1000 / live_runs
             rows.append(
                 (
                     f"live view ({features} collectors)",
@@ -505,6 +508,7 @@ def main() -> None:
                     "< 100 ms",
                 )
             )
+            rows.append(("  server CPU per live call (mean)", f"{live_cpu_ms:.0f} ms", ""))
             spans = bench_fanout(base, data["token"], data["devices"][0], 200, max(5, args.runs))
             rows.append(
                 (
