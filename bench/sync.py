@@ -7,8 +7,13 @@ Measures, each repeated and reported as medians:
   * push of 10,000 mutations in batches of 100 (check_in, record_visit, add_note, check_out
     per visit), mutations/s, each run on a fresh device so every mutation is really applied;
   * a 5 MB photo over tus in 256 KB chunks with sha256 chunk checksums, MB/s, with our
-    handheld's uploader and, as a peer in the same run, the tuspy client;
-  * pull of a 60-stop day: the full first pull and an incremental pull after one change, ms.
+    handheld's uploader and, as peers in the same run, the tuspy client and the disk floor
+    (the same 20 appends, each flushed with fdatasync as the server must before it answers,
+    without HTTP): on a shared machine the disk often sets the pace;
+  * pull of a 60-stop day: the full first pull and an incremental pull after one change, ms;
+  * floors (peers): GET /healthz, and the same 20 chunk PATCHes (with the client's sha256
+    checksums) sent to a WSGI app that only reads the body (bench/wsgi_floor.py) under the
+    same gunicorn settings: what HTTP costs before the server does anything.
 
 The server runs under gunicorn (one gthread worker), the production shape.
 """
@@ -16,6 +21,7 @@ The server runs under gunicorn (one gthread worker), the production shape.
 from __future__ import annotations
 
 import argparse
+import base64
 import hashlib
 import os
 import random
@@ -118,7 +124,9 @@ def seed(database_url: str, instance: Path) -> None:
         db.engine.dispose()
 
 
-def start_server(database_url: str, instance: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(
+    database_url: str, instance: Path, port: int, app: str = "server:create_app()"
+) -> subprocess.Popen[bytes]:
     env = dict(
         os.environ,
         DATABASE_URL=database_url,
@@ -138,7 +146,13 @@ def start_server(database_url: str, instance: Path, port: int) -> subprocess.Pop
             "4",
             "--bind",
             f"127.0.0.1:{port}",
-            "server:create_app()",
+            # Access lines as `make run` and `make serve` write them (to a discarded stdout).
+            "--access-logfile",
+            "-",
+            # The floor app lives beside this script (never on the real server's path: this
+            # script is called sync.py, like the package).
+            *(["--pythonpath", str(ROOT / "bench")] if app.startswith("wsgi_floor") else []),
+            app,
         ],
         cwd=ROOT,
         env=env,
@@ -148,7 +162,7 @@ def start_server(database_url: str, instance: Path, port: int) -> subprocess.Pop
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).ok:
+            if requests.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code < 500:
                 return process
         except requests.RequestException:
             time.sleep(0.1)
@@ -220,6 +234,9 @@ def bench_upload(base: str, tmp: Path, size: int, chunk: int, seed_: int) -> tup
         sha = hashlib.sha256(data).hexdigest()
         path = tmp / f"photo-{seed_}-{k}.jpg"
         path.write_bytes(data)
+        # Taking the photo (the handheld's store) is not part of uploading it.
+        store = LocalStore(tmp / f"store-{seed_}")
+        store.add_photo(sha, data, "image/jpeg")
         started = time.perf_counter()
         if use_tuspy:
             client = tus_client.TusClient(
@@ -233,12 +250,26 @@ def bench_upload(base: str, tmp: Path, size: int, chunk: int, seed_: int) -> tup
                     upload_checksum=True,
                 ).upload()
         else:
-            store = LocalStore(tmp / f"store-{seed_}")
-            store.add_photo(sha, data, "image/jpeg")
             TusUploader(api, store, chunk_size=chunk).upload(store.pending_photos()[0])
-            store.close()
         rates.append(len(data) / (time.perf_counter() - started) / 1e6)
+        store.close()
     return rates[0], rates[1]
+
+
+def disk_floor(folder: Path, size: int, chunk: int) -> float:
+    """MB/s of appending ``size`` bytes in ``chunk`` pieces with an fdatasync after each."""
+    block = os.urandom(chunk)
+    path = folder / "disk-floor.bench"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND)
+    try:
+        started = time.perf_counter()
+        for _ in range(size // chunk):
+            os.write(fd, block)
+            os.fdatasync(fd)
+        return size / (time.perf_counter() - started) / 1e6
+    finally:
+        os.close(fd)
+        path.unlink()
 
 
 def bench_pull(base: str, repeats: int) -> tuple[float, float, int]:
@@ -265,6 +296,28 @@ def bench_pull(base: str, repeats: int) -> tuple[float, float, int]:
     return statistics.median(full), statistics.median(incremental), stops
 
 
+def bench_chunk_floor(base: str, size: int, chunk: int) -> float:
+    """MB/s of the upload's 20 PATCHes (with checksums) against a body-reading no-op app."""
+    session = requests.Session()
+    data = os.urandom(size)
+    started = time.perf_counter()
+    for offset in range(0, size, chunk):
+        piece = data[offset : offset + chunk]
+        digest = base64.b64encode(hashlib.sha256(piece).digest()).decode("ascii")
+        session.patch(
+            f"{base}/floor",
+            data=piece,
+            headers={
+                "Tus-Resumable": "1.0.0",
+                "Upload-Offset": str(offset),
+                "Content-Type": "application/offset+octet-stream",
+                "Upload-Checksum": f"sha256 {digest}",
+            },
+            timeout=10,
+        ).raise_for_status()
+    return size / (time.perf_counter() - started) / 1e6
+
+
 def bench_floor(base: str, repeats: int) -> float:
     """Median ms of GET /healthz: the per-request floor of this server on this machine now."""
     session = requests.Session()
@@ -280,6 +333,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--mutations", type=int, default=10_000)
+    parser.add_argument("--uploads", type=int, default=9, help="photos per uploader")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-sync-") as tmp_name:
         tmp = Path(tmp_name)
@@ -287,17 +341,31 @@ def main() -> None:
         seed(database_url, tmp)
         port = free_port()
         server = start_server(database_url, tmp, port)
+        floor_port = free_port()
+        floor_server = start_server(database_url, tmp, floor_port, app="wsgi_floor:app")
         base = f"http://127.0.0.1:{port}"
         try:
             push = [bench_push(base, args.mutations, 100) for _ in range(args.repeats)]
-            uploads = [
-                bench_upload(base, tmp, 5 * 1024 * 1024, 256 * 1024, k) for k in range(args.repeats)
-            ]
+            uploads = []
+            for k in range(args.uploads):
+                # Interleaved, so each floor is measured under the same load as the uploads.
+                ours, tuspy = bench_upload(base, tmp, 5 * 1024 * 1024, 256 * 1024, k)
+                uploads.append(
+                    (
+                        ours,
+                        tuspy,
+                        bench_chunk_floor(
+                            f"http://127.0.0.1:{floor_port}", 5 * 1024 * 1024, 256 * 1024
+                        ),
+                        disk_floor(tmp / "media" / "uploads", 5 * 1024 * 1024, 256 * 1024),
+                    )
+                )
             full_ms, incremental_ms, stops = bench_pull(base, max(10, args.repeats * 5))
             floor_ms = bench_floor(base, 30)
         finally:
-            server.kill()
-            server.wait()
+            for process in (server, floor_server):
+                process.kill()
+                process.wait()
     backend = database_url.split(":", 1)[0]
     rows = [
         (
@@ -318,6 +386,18 @@ def main() -> None:
             "MB/s",
             "",
         ),
+        (
+            "HTTP floor: the same PATCHes to a no-op app (peer)",
+            f"{statistics.median(u[2] for u in uploads):.1f}",
+            "MB/s",
+            "",
+        ),
+        (
+            "disk floor: 20 x 256 KB appends + fdatasync (peer)",
+            f"{statistics.median(u[3] for u in uploads):.1f}",
+            "MB/s",
+            "",
+        ),
         (f"pull of a {stops}-stop day, full", f"{full_ms:.1f}", "ms", "< 100"),
         (f"pull of a {stops}-stop day, incremental", f"{incremental_ms:.1f}", "ms", ""),
         ("GET /healthz (request floor, peer)", f"{floor_ms:.1f}", "ms", ""),
@@ -325,8 +405,8 @@ def main() -> None:
     load = os.getloadavg()[0]
     print(
         f"\nsync benchmark on {backend}, gunicorn 1 worker x 4 threads, medians of "
-        f"{args.repeats} runs (pull: {max(10, args.repeats * 5)}); load average {load:.1f} "
-        f"on {os.cpu_count()} CPUs\n"
+        f"{args.repeats} runs (uploads: {args.uploads}, pull: {max(10, args.repeats * 5)}); "
+        f"load average {load:.1f} on {os.cpu_count()} CPUs\n"
     )
     print(f"{'measure':<52} {'median':>10}  {'unit':<12} {'target'}")
     for name, value, unit, target in rows:

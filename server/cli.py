@@ -1,4 +1,4 @@
-"""Flask commands: seed-demo, geocode, create-user."""
+"""Flask commands: seed-demo, geocode, create-user, purge-uploads."""
 
 from __future__ import annotations
 
@@ -74,8 +74,24 @@ def create_user(username: str, role: str, password: str) -> None:
     click.echo(f"User {username} created with role {role}.")
 
 
+@click.command("purge-uploads")
+def purge_uploads() -> None:
+    """Delete photo uploads abandoned longer than MEDIA_UPLOAD_TTL_S (tus expiration).
+
+    The server also queues this at most hourly as uploads are created; run it from cron on
+    an install that may go quiet for days.
+    """
+    from server.services.media import purge_expired_uploads
+
+    counts = purge_expired_uploads()
+    click.echo(
+        f"Expired {counts['expired']} uploads, finished {counts['finished']}, "
+        f"removed {counts['orphans']} orphaned part files."
+    )
+
+
 def register_commands(app: Flask) -> None:
-    for command in (seed_demo, geocode, create_user):
+    for command in (seed_demo, geocode, create_user, purge_uploads):
         app.cli.add_command(command)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register_commands(app)

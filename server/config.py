@@ -62,6 +62,10 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "TOKEN_TTL_S": int(os.environ.get("TOKEN_TTL_S", "43200")),
         "MEDIA_DIR": os.environ.get("MEDIA_DIR", str(instance / "media")),
         "MEDIA_MAX_BYTES": int(os.environ.get("MEDIA_MAX_BYTES", str(15 * 1024 * 1024))),
+        # Unfinished photo uploads expire this long after their last chunk (tus expiration);
+        # a purge runs at most every MEDIA_PURGE_EVERY_S per process as uploads are created.
+        "MEDIA_UPLOAD_TTL_S": int(os.environ.get("MEDIA_UPLOAD_TTL_S", str(3 * 24 * 3600))),
+        "MEDIA_PURGE_EVERY_S": int(os.environ.get("MEDIA_PURGE_EVERY_S", "3600")),
         "MAX_CONTENT_LENGTH": int(os.environ.get("MAX_UPLOAD_BYTES", str(64 * 1024 * 1024))),
         "GEOCODER": os.environ.get("GEOCODER") or None,
         "GEOCODER_URL": os.environ.get("GEOCODER_URL") or None,

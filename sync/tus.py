@@ -1,4 +1,4 @@
-"""tus 1.0 header parsing and validation (core, creation and checksum extensions).
+"""tus 1.0 header parsing and validation (core, creation, checksum and expiration extensions).
 
 Photo uploads must survive a stairwell: the client asks the server how much it holds
 (``HEAD``), then sends the rest in ``PATCH`` chunks. These helpers read and check the
@@ -15,7 +15,7 @@ import re
 from typing import Final
 
 TUS_VERSION: Final = "1.0.0"
-TUS_EXTENSIONS: Final = ("creation", "checksum")
+TUS_EXTENSIONS: Final = ("creation", "checksum", "expiration")
 CHECKSUM_ALGORITHMS: Final = ("sha1", "sha256")
 CHECKSUM_MISMATCH: Final = 460
 """Status the checksum extension assigns to a chunk whose checksum does not match."""

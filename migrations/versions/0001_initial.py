@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 04:59:13.869161
+Create Date: 2026-11-27 05:43:21.372289
 
 """
 
@@ -416,6 +416,7 @@ def upgrade():
     op.create_table(
         "media_uploads",
         sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("user_id", sa.Integer(), nullable=True),
         sa.Column("device_id", sa.String(length=36), nullable=True),
         sa.Column("sha256", sa.String(length=64), nullable=False),
         sa.Column("size_bytes", sa.Integer(), nullable=False),
@@ -428,6 +429,10 @@ def upgrade():
         sa.ForeignKeyConstraint(
             ["device_id"],
             ["devices.id"],
+        ),
+        sa.ForeignKeyConstraint(
+            ["user_id"],
+            ["users.id"],
         ),
         sa.PrimaryKeyConstraint("id"),
     )

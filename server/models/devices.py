@@ -62,11 +62,17 @@ class AppliedMutation(db.Model):  # type: ignore[name-defined,misc]
 
 
 class MediaUpload(db.Model):  # type: ignore[name-defined,misc]
-    """A tus upload; once complete its bytes live in the media folder under their sha256."""
+    """A tus upload; once complete its bytes live in the media folder under their sha256.
+
+    Only its owner continues it: the device that created it, or the signed-in user when it
+    was created without a device. ``status`` is uploading, complete, failed (refused on
+    completion) or expired (abandoned and purged).
+    """
 
     __tablename__ = "media_uploads"
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[str | None] = mapped_column(ForeignKey("devices.id"))
     sha256: Mapped[str] = mapped_column(String(64), index=True)
     size_bytes: Mapped[int] = mapped_column()

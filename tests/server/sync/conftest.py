@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -16,6 +16,13 @@ from server.models import Account, Assignment, Collector
 
 def today_lima() -> date:
     return datetime.now(ZoneInfo("America/Lima")).date()
+
+
+def recently_today(minutes: int = 30) -> datetime:
+    """``minutes`` ago, but never before today's midnight in Lima: routes are per day, and a
+    visit "30 minutes ago" run just after midnight would belong to yesterday's route."""
+    midnight = datetime.combine(today_lima(), time(0), ZoneInfo("America/Lima"))
+    return max(datetime.now(UTC) - timedelta(minutes=minutes), midnight.astimezone(UTC))
 
 
 @dataclass
@@ -42,7 +49,7 @@ class Handheld:
             "id": self.next_id,
             "name": name,
             "args": args,
-            "client_time": (when or datetime.now(UTC) - timedelta(minutes=5)).isoformat(),
+            "client_time": (when or recently_today(5)).isoformat(),
         }
         self.next_id += 1
         self.sent.append(item)
@@ -69,7 +76,7 @@ class Handheld:
     ) -> tuple[str, list[dict[str, Any]]]:
         """check_in + record_visit + check_out for one account."""
         visit_uuid = str(uuid.uuid4())
-        when = when or datetime.now(UTC) - timedelta(minutes=30)
+        when = when or recently_today()
         return visit_uuid, [
             self.mutation(
                 "check_in",

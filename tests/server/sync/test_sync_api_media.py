@@ -66,7 +66,11 @@ def test_options_advertise_the_protocol(handheld: Handheld) -> None:
     response = handheld.client.options("/api/v1/media/")
     assert response.status_code == 204
     assert response.headers["Tus-Version"] == "1.0.0"
-    assert set(response.headers["Tus-Extension"].split(",")) == {"creation", "checksum"}
+    assert set(response.headers["Tus-Extension"].split(",")) == {
+        "creation",
+        "checksum",
+        "expiration",
+    }
     assert "sha256" in response.headers["Tus-Checksum-Algorithm"]
     assert int(response.headers["Tus-Max-Size"]) == 15 * 1024 * 1024
 
