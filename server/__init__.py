@@ -56,6 +56,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     from server.cli import register_commands
     from server.docs import docs_assets
     from server.health import health_blueprint
+    from server.schedule import init_scheduler
     from server.web import register_web
 
     register_blueprints(rest_api)
@@ -63,6 +64,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(docs_assets)
     register_commands(app)
     register_web(app)
+    init_scheduler(app)
     return app
 
 

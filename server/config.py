@@ -54,7 +54,9 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(instance),
         "SQLALCHEMY_DATABASE_URI": _normalise_database_url(database_url),
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        # A server connection can drop between requests; a SQLite file cannot, and a ping per
+        # request is measurable on the tracking hot path.
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": not database_url.startswith("sqlite")},
         "AGENCY_TIMEZONE": os.environ.get("AGENCY_TIMEZONE", DEFAULT_TIMEZONE),
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "TOKEN_TTL_S": int(os.environ.get("TOKEN_TTL_S", "43200")),
@@ -98,6 +100,11 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "TRUSTED_PROXY_HOPS": int(os.environ.get("TRUSTED_PROXY_HOPS", "0")),
         "JSON_SORT_KEYS": False,
         "TESTING": False,
+        # Time-driven field alerts (idle, silent, cash over the limit); 0 turns the in-process
+        # scheduler off. Tests start it explicitly.
+        "ALERT_CHECK_INTERVAL_S": float(os.environ.get("ALERT_CHECK_INTERVAL_S", "60")),
     }
+    if overrides.get("TESTING") and "ALERT_CHECK_INTERVAL_S" not in overrides:
+        config["ALERT_CHECK_INTERVAL_S"] = 0.0
     config.update(overrides)
     return config

@@ -160,6 +160,7 @@ def decode_osmand_query(
     position = Position(
         fix_time=fix_time,
         device_time=fix_time,
+        server_time=server_time,
         lat=lat,
         lon=lon,
         speed_mps=_known(_float_or_none(fields.get("speed_mps"))),
@@ -224,6 +225,7 @@ def decode_osmand_json(body: object, *, server_time: datetime) -> DeviceMessage:
     position = Position(
         fix_time=fix_time,
         device_time=fix_time,
+        server_time=server_time,
         lat=_number(coords["latitude"], "location.coords.latitude"),
         lon=_number(coords["longitude"], "location.coords.longitude"),
         speed_mps=_known(_optional_number(coords, "speed", "location.coords.speed")),
@@ -302,7 +304,7 @@ def decode_batch(fixes: Sequence[object], *, server_time: datetime) -> list[Posi
     errors: dict[str, str] = {}
     for index, fix in enumerate(fixes):
         try:
-            positions.append(decode_fix(_mapping(fix, "fix")))
+            positions.append(decode_fix(_mapping(fix, "fix"), server_time=server_time))
         except DecodeError as error:
             errors.update({f"{index}.{field}": reason for field, reason in error.errors.items()})
     if errors:
@@ -310,7 +312,7 @@ def decode_batch(fixes: Sequence[object], *, server_time: datetime) -> list[Posi
     return positions
 
 
-def decode_fix(fix: Mapping[str, object]) -> Position:
+def decode_fix(fix: Mapping[str, object], *, server_time: datetime | None = None) -> Position:
     """One fix of our own batch format (field names carry their units)."""
     unknown = sorted(set(fix) - BATCH_FIELDS)
     if unknown:
@@ -329,6 +331,7 @@ def decode_fix(fix: Mapping[str, object]) -> Position:
     return Position(
         fix_time=fix_time,
         device_time=fix_time if device_time is None else parse_timestamp(device_time),
+        server_time=server_time,
         lat=_number(fix["lat"], "lat"),
         lon=_number(fix["lon"], "lon"),
         accuracy_m=_known(_optional_number(fix, "accuracy_m", "accuracy_m")),

@@ -111,6 +111,8 @@ class Step(Protocol):
 
 def stamp_times(position: Position, context: PipelineContext) -> Position:
     """Keep the three times apart: server time is ours, device time defaults to the fix time."""
+    if position.server_time == context.now and position.device_time is not None:
+        return position  # the decoder already stamped it (no copy on the hot path)
     return dataclasses.replace(
         position,
         server_time=context.now,

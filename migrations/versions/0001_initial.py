@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 04:49:52.100938
+Create Date: 2026-11-27 05:43:21.372289
 
 """
 
@@ -265,7 +265,9 @@ def upgrade():
         batch_op.create_index(
             "ix_assignments_collector_date", ["collector_id", "date"], unique=False
         )
-        batch_op.create_index("ix_assignments_date", ["date"], unique=False)
+        batch_op.create_index(
+            "ix_assignments_date_collector", ["date", "collector_id"], unique=False
+        )
 
     op.create_table(
         "collector_zones",
@@ -653,6 +655,10 @@ def upgrade():
         sa.Column("taken_at", server.models.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("lat", sa.Float(), nullable=True),
         sa.Column("lon", sa.Float(), nullable=True),
+        sa.Column("exif_lat", sa.Float(), nullable=True),
+        sa.Column("exif_lon", sa.Float(), nullable=True),
+        sa.Column("geo_status", sa.String(length=24), nullable=True),
+        sa.Column("geo_distance_m", sa.Float(), nullable=True),
         sa.Column("created_at", server.models.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["account_id"],
@@ -786,7 +792,7 @@ def downgrade():
     op.drop_table("contact_updates")
     op.drop_table("collector_zones")
     with op.batch_alter_table("assignments", schema=None) as batch_op:
-        batch_op.drop_index("ix_assignments_date")
+        batch_op.drop_index("ix_assignments_date_collector")
         batch_op.drop_index("ix_assignments_collector_date")
         batch_op.drop_index("ix_assignments_account_date")
 

@@ -121,7 +121,8 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         Index("ix_assignments_collector_date", "collector_id", "date"),
         Index("ix_assignments_account_date", "account_id", "date"),
-        Index("ix_assignments_date", "date"),
+        # Today's plan per collector (live view) groups by collector within a date.
+        Index("ix_assignments_date_collector", "date", "collector_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

@@ -162,6 +162,12 @@ class Photo(db.Model):  # type: ignore[name-defined,misc]
     taken_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     lat: Mapped[float | None] = mapped_column(Float)
     lon: Mapped[float | None] = mapped_column(Float)
+    # Where the camera says the photo was taken (EXIF GPS), compared with the account's
+    # location once the bytes are stored: verified, far_from_address, no_fix or no_address.
+    exif_lat: Mapped[float | None] = mapped_column(Float)
+    exif_lon: Mapped[float | None] = mapped_column(Float)
+    geo_status: Mapped[str | None] = mapped_column(String(24))
+    geo_distance_m: Mapped[float | None] = mapped_column(Float)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

@@ -14,12 +14,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import and_, func, select
 
 from server.errors import ProblemError
 from server.extensions import db
-from server.models import Collector, Deposit, Payment
+from server.models import Collector, Deposit, FieldAlert, Payment
 from server.models.types import CENT, utcnow
 from server.services import audit
 from server.services.settings import get_settings
@@ -233,38 +232,68 @@ def _current_user_id() -> int | None:
     return user.id if user is not None else None
 
 
+CASH_ALERT = "cash_over_limit"
+
+
 def check_cash_limits(collector_ids: list[int] | None = None) -> list[dict[str, Any]]:
     """Announce collectors whose cash in hand crossed the limit (either way) since last checked.
 
-    Call after anything that changes cash in hand (a field cash payment, a deposit). The last
-    state is kept per app, so repeated checks announce only transitions.
+    Called after anything that changes cash in hand (a deposit), on reads of the cash report
+    and by the alert scheduler (a field payment arrives by sync). What was announced is an
+    open ``cash_over_limit`` field alert per collector and currency, so every server process
+    and the scheduler's worker agree, and only transitions are announced.
     """
-    state: dict[tuple[int, str], bool] = current_app.extensions.setdefault("cash_over_limit", {})
     now = utcnow()
-    events = []
     positions: list[CashPosition] = []
     if collector_ids is None:
         positions = cash_positions()
     for collector_id in collector_ids or []:
         positions += cash_positions(collector_id)
+    query = select(FieldAlert).where(
+        FieldAlert.kind == CASH_ALERT, FieldAlert.resolved_at.is_(None)
+    )
+    if collector_ids is not None:
+        query = query.where(FieldAlert.collector_id.in_(collector_ids))
+    announced = {
+        (alert.collector_id, (alert.details or {}).get("currency")): alert
+        for alert in db.session.execute(query).scalars()
+    }
+    events = []
     for position in positions:
-        key = (position.collector_id, position.currency)
-        was_over = state.get(key, False)
-        if position.over_limit == was_over:
+        alert = announced.get((position.collector_id, position.currency))
+        if position.over_limit == (alert is not None):
             continue
-        state[key] = position.over_limit
-        kind = "cash_over_limit" if position.over_limit else "cash_within_limit"
-        event = {
-            "collector_id": position.collector_id,
-            "username": None,
-            "kind": kind,
-            "detail": f"{position.in_hand} {position.currency} in hand (limit {position.limit})",
-            "since": now.isoformat(),
-            "raised_at": now.isoformat(),
-            "resolved_at": None if position.over_limit else now.isoformat(),
-        }
-        stream_hub().publish("alert" if position.over_limit else "alert_resolved", event)
-        events.append(event)
+        detail = f"{position.in_hand} {position.currency} in hand (limit {position.limit})"
+        if alert is None:
+            db.session.add(
+                FieldAlert(
+                    collector_id=position.collector_id,
+                    kind=CASH_ALERT,
+                    raised_at=now,
+                    details={
+                        "detail": detail,
+                        "since": now.isoformat(),
+                        "currency": position.currency,
+                    },
+                )
+            )
+        else:
+            alert.resolved_at = now
+        events.append(
+            {
+                "collector_id": position.collector_id,
+                "username": None,
+                "kind": CASH_ALERT if position.over_limit else "cash_within_limit",
+                "detail": detail,
+                "since": now.isoformat(),
+                "raised_at": now.isoformat(),
+                "resolved_at": None if position.over_limit else now.isoformat(),
+            }
+        )
+    if events:
+        db.session.commit()
+    for event in events:
+        stream_hub().publish("alert" if event["resolved_at"] is None else "alert_resolved", event)
     return events
 
 

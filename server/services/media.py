@@ -40,6 +40,7 @@ from server.auth import Caller
 from server.errors import ProblemError
 from server.extensions import db
 from server.models import MediaUpload, Photo
+from server.services import tracking
 from sync.media import SNIFF_BYTES, sniff_image_type
 from sync.tus import (
     CHECKSUM_MISMATCH,
@@ -448,6 +449,17 @@ def _record(upload: _Upload, *, status: str, mime: str | None = None) -> None:
             "Could not record the finished upload; retry.",
             headers={"Retry-After": "1"},
         ) from exc
+    if status == "complete":
+        _verify_photo_locations(upload.sha256)
+
+
+def _verify_photo_locations(sha256: str) -> None:
+    """Compare the stored photo's EXIF GPS with the account of every visit that attached it."""
+    photos = db.session.execute(select(Photo).where(Photo.sha256 == sha256)).scalars().all()
+    for photo in photos:
+        tracking.verify_photo_location(photo, stored_path(sha256))
+    if photos:
+        db.session.commit()
 
 
 def purge_expired_uploads() -> dict[str, int]:

@@ -46,6 +46,8 @@ from server.models import (
     RoutePlan,
     Visit,
 )
+from server.services import media
+from server.services import tracking as tracking_service
 from server.services.devices import allot_receipt_block
 from server.services.settings import get_settings
 from sync.clock import ClockReading, CorrectedTime, correct_time
@@ -492,6 +494,8 @@ def _attach_photo(push: _Push, m: Mutation, cmd: AttachPhoto) -> Result:
         lon=cmd.position.lon if cmd.position else None,
     )
     db.session.add(photo)
+    if landed:  # the bytes came first: compare their EXIF GPS now
+        tracking_service.verify_photo_location(photo, media.stored_path(cmd.sha256))
     return lambda: {"photo_id": photo.id, "arrived": landed}
 
 
@@ -1076,6 +1080,8 @@ def attach_visit_details(visits: list[Visit]) -> list[Visit]:
                 "kind": p.kind,
                 "taken_at": p.taken_at,
                 "arrived": p.sha256 in arrived,
+                "geo_status": p.geo_status,
+                "geo_distance_m": p.geo_distance_m,
             }
             for p in by_visit["photos"].get(visit.id, [])
         ]

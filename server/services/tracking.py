@@ -7,24 +7,37 @@ announces changes on the stream.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
 import queue
 import threading
 import time as time_module
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, cast
+from pathlib import Path
+from typing import Any, Protocol, cast
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import redis
 from flask import current_app
-from sqlalchemy import bindparam, case, delete, func, insert, not_, or_, select
+from sqlalchemy import (
+    Table,
+    bindparam,
+    case,
+    delete,
+    func,
+    not_,
+    or_,
+    select,
+    union_all,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import CursorResult
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine import Connection, CursorResult
 
 import tracking
 from server.auth import authenticate_device
@@ -37,8 +50,10 @@ from server.models import (
     CollectorLocation,
     Device,
     FieldAlert,
+    Photo,
     User,
     Visit,
+    Zone,
     collector_zones,
 )
 from server.models import Position as PositionRow
@@ -52,8 +67,6 @@ STREAM_CHANNEL = "tracking:events"
 HISTORY_MARGIN = timedelta(hours=1)
 """How far back the previous accepted fix is looked for (jump filter and distance)."""
 MAX_BATCH = 1000
-ALERT_REFRESH_EVERY = timedelta(seconds=60)
-"""Ingestion re-evaluates one collector's alerts at most this often; reads refresh them all."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -215,23 +228,34 @@ def _app_cache(name: str) -> dict[Any, Any]:
     return cache
 
 
-def _zone_index(collector: Collector) -> tracking.ZoneIndex | None:
+_ZONES_OF_COLLECTOR = (
+    select(Zone.id, Zone.updated_at)
+    .join(collector_zones, collector_zones.c.zone_id == Zone.id)
+    .where(collector_zones.c.collector_id == bindparam("collector_id"))
+)
+
+
+def _zone_index(conn: Connection, collector_id: int) -> tracking.ZoneIndex | None:
     """The collector's assigned zones, indexed once per version of those zones."""
-    if not collector.zones:
+    versions = conn.execute(_ZONES_OF_COLLECTOR, {"collector_id": collector_id}).all()
+    if not versions:
         return None
     cache = _app_cache("tracking_zone_indexes")
-    key = tuple(sorted((zone.id, str(zone.updated_at)) for zone in collector.zones))
+    key = tuple(sorted((zone_id, str(updated_at)) for zone_id, updated_at in versions))
     index: tracking.ZoneIndex | None = cache.get(key)
     if index is None:
         if len(cache) > 512:
             cache.clear()
-        index = tracking.ZoneIndex({zone.id: zone.geometry for zone in collector.zones})
+        geometries = conn.execute(
+            select(Zone.id, Zone.geometry).where(Zone.id.in_([zone_id for zone_id, _ in versions]))
+        ).all()
+        index = tracking.ZoneIndex(dict(geometries))
         cache[key] = index
     return index
 
 
 # --------------------------------------------------------------------------------------------
-# Ingestion.
+# Ingestion: SQLAlchemy Core on the session's connection, a handful of statements per batch.
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,14 +276,43 @@ class IngestResult:
         }
 
 
-def device_by_tracking_id(tracking_id: str) -> Device | None:
+class TrackedDevice(Protocol):
+    """What ingestion needs of a device: a :class:`Device` row or a :class:`DeviceRef`."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def collector_id(self) -> int: ...
+    @property
+    def last_seen_at(self) -> datetime | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceRef:
+    """A device identified by its tracking id, read as plain columns (no ORM object)."""
+
+    id: str
+    collector_id: int
+    last_seen_at: datetime | None
+
+
+# Hot-path statements are built once: constructing a select per request costs more CPU
+# than running it on an index.
+_DEVICE_BY_TRACKING_ID = select(Device.id, Device.collector_id, Device.last_seen_at).where(
+    Device.tracking_id == bindparam("tracking_id"), Device.revoked_at.is_(None)
+)
+
+
+def device_by_tracking_id(tracking_id: str) -> DeviceRef | None:
     """The active device an OsmAnd-protocol app identifies with ``id``/``device_id``."""
     if not tracking_id or len(tracking_id) > 64:
         return None
-    device = db.session.execute(
-        _DEVICE_BY_TRACKING_ID, {"tracking_id": tracking_id}
-    ).scalar_one_or_none()
-    return device if device is not None and device.revoked_at is None else None
+    row = (
+        db.session.connection()
+        .execute(_DEVICE_BY_TRACKING_ID, {"tracking_id": tracking_id})
+        .first()
+    )
+    return DeviceRef(row.id, row.collector_id, row.last_seen_at) if row is not None else None
 
 
 def device_by_basic_auth(username: str, password: str) -> Device | None:
@@ -268,72 +321,117 @@ def device_by_basic_auth(username: str, password: str) -> Device | None:
     return device if device is not None and device.id == username else None
 
 
-# Hot-path statements are built once: constructing a select per request costs more CPU
-# than running it on an index.
-_DEVICE_BY_TRACKING_ID = select(Device).where(Device.tracking_id == bindparam("tracking_id"))
+_POSITIONS = cast(Table, PositionRow.__table__)
+_LOCATIONS = cast(Table, CollectorLocation.__table__)
 _HISTORY_COLUMNS = (
-    PositionRow.fix_time,
-    PositionRow.lat,
-    PositionRow.lon,
-    PositionRow.accuracy_m,
-    PositionRow.filter_reason,
-)
-_STORED_BETWEEN = select(*_HISTORY_COLUMNS).where(
-    PositionRow.device_id == bindparam("device_id"),
-    PositionRow.fix_time >= bindparam("first", type_=UTCDateTime()),
-    PositionRow.fix_time <= bindparam("last", type_=UTCDateTime()),
+    _POSITIONS.c.fix_time,
+    _POSITIONS.c.lat,
+    _POSITIONS.c.lon,
+    _POSITIONS.c.accuracy_m,
+    _POSITIONS.c.filter_reason,
 )
 _ACCEPTED_BEFORE = (
     select(*_HISTORY_COLUMNS)
     .where(
-        PositionRow.device_id == bindparam("device_id"),
-        PositionRow.fix_time < bindparam("first", type_=UTCDateTime()),
-        PositionRow.fix_time >= bindparam("since", type_=UTCDateTime()),
-        PositionRow.filter_reason.is_(None),
+        _POSITIONS.c.device_id == bindparam("device_id"),
+        _POSITIONS.c.fix_time < bindparam("first", type_=UTCDateTime()),
+        _POSITIONS.c.fix_time >= bindparam("since", type_=UTCDateTime()),
+        _POSITIONS.c.filter_reason.is_(None),
     )
-    .order_by(PositionRow.fix_time.desc())
+    .order_by(_POSITIONS.c.fix_time.desc())
     .limit(1)
+    .subquery()
 )
-_INSERTS = {
-    "postgresql": postgresql.insert(PositionRow).on_conflict_do_nothing(
-        index_elements=["device_id", "fix_time"]
+_HISTORY = union_all(
+    select(*_HISTORY_COLUMNS).where(
+        _POSITIONS.c.device_id == bindparam("device_id"),
+        _POSITIONS.c.fix_time >= bindparam("first", type_=UTCDateTime()),
+        _POSITIONS.c.fix_time <= bindparam("last", type_=UTCDateTime()),
     ),
-    "sqlite": sqlite.insert(PositionRow).on_conflict_do_nothing(
-        index_elements=["device_id", "fix_time"]
-    ),
+    select(_ACCEPTED_BEFORE),
+)
+"""In one round trip: every stored fix inside the batch's time span, and the last accepted
+fix before it."""
+_DIALECT_INSERT: dict[str, Callable[[Table], Any]] = {
+    "postgresql": postgresql.insert,
+    "sqlite": sqlite.insert,
 }
+_LOCATION_UPDATED = (
+    "device_id",
+    "fix_time",
+    "server_time",
+    "lat",
+    "lon",
+    "accuracy_m",
+    "speed_mps",
+    "heading",
+    "battery",
+    "provider",
+    "mock",
+    "zone_ids",
+    "anchor_lat",
+    "anchor_lon",
+    "anchor_since",
+)
+_LOCATION_OF = select(
+    _LOCATIONS.c.fix_time,
+    _LOCATIONS.c.zone_ids,
+    _LOCATIONS.c.anchor_lat,
+    _LOCATIONS.c.anchor_lon,
+    _LOCATIONS.c.anchor_since,
+).where(_LOCATIONS.c.collector_id == bindparam("collector_id"))
+_TOUCH_DEVICE = (
+    update(Device.__table__)
+    .where(Device.__table__.c.id == bindparam("device_id"))
+    .values(last_seen_at=bindparam("now", type_=UTCDateTime()))
+)
 
 
-def _insert_ignoring_duplicates() -> Any:
-    """INSERT that skips a fix another request stored meanwhile (unique device + fix time)."""
-    return _INSERTS.get(db.session.get_bind().dialect.name, insert(PositionRow))
+@functools.cache
+def _statements(dialect: str) -> tuple[Any, Any]:
+    """INSERT ... ON CONFLICT statements of one SQL dialect, built once.
+
+    Positions: a fix another request stored meanwhile is skipped (unique device + fix
+    time). Live state: the collector's row is created or moved forward, never back, so two
+    requests racing with fixes of different ages leave the newer one.
+    """
+    dialect_insert = _DIALECT_INSERT[dialect]
+    positions = dialect_insert(_POSITIONS).on_conflict_do_nothing(
+        index_elements=["device_id", "fix_time"]
+    )
+    location = dialect_insert(_LOCATIONS)
+    location = location.on_conflict_do_update(
+        index_elements=["collector_id"],
+        set_={name: location.excluded[name] for name in _LOCATION_UPDATED},
+        where=_LOCATIONS.c.fix_time < location.excluded.fix_time,
+    )
+    return positions, location
 
 
-def _history(device: Device, fixes: Sequence[tracking.Position]) -> tracking.TrackState:
+def _history(
+    conn: Connection, device_id: str, fixes: Sequence[tracking.Position]
+) -> tracking.TrackState:
     """What the pipeline must know of the stored track: fixes inside the batch's time span
     (duplicates, in-between neighbours) and the last accepted fix just before it."""
     first = min(fix.fix_time for fix in fixes)
     last = max(fix.fix_time for fix in fixes)
-    inside = db.session.execute(
-        _STORED_BETWEEN, {"device_id": device.id, "first": first, "last": last}
-    ).all()
-    before = db.session.execute(
-        _ACCEPTED_BEFORE,
-        {"device_id": device.id, "first": first, "since": first - HISTORY_MARGIN},
+    rows = conn.execute(
+        _HISTORY,
+        {"device_id": device_id, "first": first, "last": last, "since": first - HISTORY_MARGIN},
     ).all()
     return tracking.TrackState(
-        stored_fix_times=[row.fix_time for row in inside],
+        stored_fix_times=[row.fix_time for row in rows],
         accepted=[
             tracking.Position(
                 fix_time=row.fix_time, lat=row.lat, lon=row.lon, accuracy_m=row.accuracy_m
             )
-            for row in [*before, *inside]
+            for row in rows
             if row.filter_reason is None
         ],
     )
 
 
-def _row(device: Device, fix: tracking.Position, tz: ZoneInfo) -> dict[str, Any]:
+def _row(device: TrackedDevice, fix: tracking.Position, tz: ZoneInfo) -> dict[str, Any]:
     return {
         "device_id": device.id,
         "collector_id": device.collector_id,
@@ -375,22 +473,27 @@ class _CollectorProfile:
 
 PROFILE_TTL_S = 30.0
 LAST_SEEN_EVERY = timedelta(seconds=60)
+_PROFILE_OF = (
+    select(Collector.shift_start_min, Collector.shift_end_min, User.username)
+    .outerjoin(User, User.id == Collector.user_id)
+    .where(Collector.id == bindparam("collector_id"))
+)
 
 
-def _collector_profile(collector_id: int) -> _CollectorProfile:
+def _collector_profile(conn: Connection, collector_id: int) -> _CollectorProfile:
     cache = _app_cache("tracking_profiles")
     profile: _CollectorProfile | None = cache.get(collector_id)
     if profile is not None and time_module.monotonic() - profile.loaded_at < PROFILE_TTL_S:
         return profile
-    collector = db.session.get(Collector, collector_id)
-    if collector is None:
+    row = conn.execute(_PROFILE_OF, {"collector_id": collector_id}).first()
+    if row is None:
         raise ProblemError(409, "Device without collector", "The device has no collector.")
     profile = _CollectorProfile(
-        collector_id=collector.id,
-        username=collector.user.username if collector.user else None,
-        shift_start_min=collector.shift_start_min,
-        shift_end_min=collector.shift_end_min,
-        zones=_zone_index(collector),
+        collector_id=collector_id,
+        username=row.username,
+        shift_start_min=row.shift_start_min,
+        shift_end_min=row.shift_end_min,
+        zones=_zone_index(conn, collector_id),
         tz=_tz(),
         loaded_at=time_module.monotonic(),
     )
@@ -399,50 +502,44 @@ def _collector_profile(collector_id: int) -> _CollectorProfile:
 
 
 def ingest_positions(
-    device: Device, fixes: Sequence[tracking.Position], *, now: datetime | None = None
+    device: TrackedDevice, fixes: Sequence[tracking.Position], *, now: datetime | None = None
 ) -> IngestResult:
     """Run a device's fixes through the pipeline, store them once, update the live state.
 
     Fixes outside the collector's shift and fixes already stored are acknowledged and
-    counted but not written; filtered fixes are written with their reason. Two requests
-    racing to create a collector's first live-state row cannot both win: the loser is
-    rolled back and run again, and then finds the winner's fixes stored.
+    counted but not written; filtered fixes are written with their reason. The whole batch
+    costs a few Core statements: the stored history around it, one multi-row INSERT that
+    skips fixes a concurrent request stored meanwhile, and one upsert of the collector's
+    live-state row (the live view reads that row instead of scanning positions).
     """
     now = now or utcnow()
     if not fixes:
         return IngestResult(0, 0, 0, 0, 0)
-    device_id = device.id
-    try:
-        return _ingest_once(device, fixes, now)
-    except IntegrityError:
-        db.session.rollback()
-        retry_device = db.session.get(Device, device_id)
-        if retry_device is None:
-            raise
-        return _ingest_once(retry_device, fixes, now)
-
-
-def _ingest_once(device: Device, fixes: Sequence[tracking.Position], now: datetime) -> IngestResult:
-    profile = _collector_profile(device.collector_id)
+    conn = db.session.connection()
+    insert_positions, upsert_location = _statements(conn.dialect.name)
+    profile = _collector_profile(conn, device.collector_id)
     context = tracking.PipelineContext(
         now=now,
-        state=_history(device, fixes),
+        state=_history(conn, device.id, fixes),
         shifts=_shift_windows(profile, (fix.fix_time for fix in fixes)),
         zones=profile.zones,
     )
     results = tracking.run_pipeline(fixes, context)
     stored = [r.position for r in results if r.outcome is not tracking.Outcome.DISCARDED]
     if stored:
-        rows = [_row(device, p, profile.tz) for p in stored]
-        db.session.execute(_insert_ignoring_duplicates(), rows)
+        conn.execute(insert_positions, [_row(device, p, profile.tz) for p in stored])
     accepted = [p for p in stored if p.accepted]
-    event = _advance_location(profile, device, accepted) if accepted else None
+    moved = (
+        _advance_location(conn, upsert_location, profile, device, accepted) if accepted else None
+    )
     if device.last_seen_at is None or now - device.last_seen_at > LAST_SEEN_EVERY:
-        device.last_seen_at = now
+        conn.execute(_TOUCH_DEVICE, {"device_id": device.id, "now": now})
     db.session.commit()
-    if event is not None:
+    if moved is not None:
+        event, urgent = moved
         stream_hub().publish("position", event)
-        _refresh_after_ingest(profile.collector_id, now, urgent=bool(event["mock"]))
+        if urgent:
+            refresh_alerts(now=now, collector_ids=[profile.collector_id])
     discarded = [r for r in results if r.outcome is tracking.Outcome.DISCARDED]
     return IngestResult(
         received=len(results),
@@ -454,13 +551,19 @@ def _ingest_once(device: Device, fixes: Sequence[tracking.Position], now: dateti
 
 
 def _advance_location(
-    profile: _CollectorProfile, device: Device, accepted: Sequence[tracking.Position]
-) -> dict[str, Any] | None:
+    conn: Connection,
+    upsert: Any,
+    profile: _CollectorProfile,
+    device: TrackedDevice,
+    accepted: Sequence[tracking.Position],
+) -> tuple[dict[str, Any], bool] | None:
     """Latest by fix time, not by arrival: an old fix arriving late never moves the marker.
 
-    Answers the stream event for the new latest fix, or None when nothing newer arrived.
+    Answers the stream event for the new latest fix and whether the alerts must be
+    re-evaluated at once (a mock location, or the collector crossing a zone border); the
+    scheduler re-evaluates the time-driven ones. None when nothing newer arrived.
     """
-    location = db.session.get(CollectorLocation, profile.collector_id)
+    location = conn.execute(_LOCATION_OF, {"collector_id": profile.collector_id}).first()
     newer = sorted(
         (p for p in accepted if location is None or p.fix_time > location.fix_time),
         key=lambda p: p.fix_time,
@@ -476,29 +579,31 @@ def _advance_location(
     )
     for fix in newer:
         anchor = tracking.advance_anchor(anchor, fix, radius)
-    values = {
-        "device_id": device.id,
-        "fix_time": latest.fix_time,
-        "server_time": latest.server_time or utcnow(),
-        "lat": latest.lat,
-        "lon": latest.lon,
-        "accuracy_m": latest.accuracy_m,
-        "speed_mps": latest.speed_mps,
-        "heading": latest.heading_deg,
-        "battery": latest.battery_pct,
-        "provider": (latest.provider or "")[:16] or None,
-        "mock": latest.mock,
-        "zone_ids": list(latest.zone_ids),
-        "anchor_lat": anchor.lat,
-        "anchor_lon": anchor.lon,
-        "anchor_since": anchor.since,
-    }
-    if location is None:
-        db.session.add(CollectorLocation(collector_id=profile.collector_id, **values))
-    else:
-        for key, value in values.items():
-            setattr(location, key, value)
-    return {
+    conn.execute(
+        upsert,
+        {
+            "collector_id": profile.collector_id,
+            "device_id": device.id,
+            "fix_time": latest.fix_time,
+            "server_time": latest.server_time or utcnow(),
+            "lat": latest.lat,
+            "lon": latest.lon,
+            "accuracy_m": latest.accuracy_m,
+            "speed_mps": latest.speed_mps,
+            "heading": latest.heading_deg,
+            "battery": latest.battery_pct,
+            "provider": (latest.provider or "")[:16] or None,
+            "mock": latest.mock,
+            "zone_ids": list(latest.zone_ids),
+            "anchor_lat": anchor.lat,
+            "anchor_lon": anchor.lon,
+            "anchor_since": anchor.since,
+        },
+    )
+    crossed = profile.zones is not None and (
+        location is None or tuple(location.zone_ids or ()) != latest.zone_ids
+    )
+    event = {
         "collector_id": profile.collector_id,
         "username": profile.username,
         "lat": latest.lat,
@@ -510,6 +615,7 @@ def _advance_location(
         "battery": latest.battery_pct,
         "mock": latest.mock,
     }
+    return event, latest.mock or crossed
 
 
 # --------------------------------------------------------------------------------------------
@@ -531,13 +637,32 @@ class _CollectorView:
 METRES_PER_DEGREE = EARTH_RADIUS_M * math.pi / 180.0
 
 
-def _plan_summaries(
-    day: date, collector_ids: Sequence[int] | None, lat_ref: float
-) -> dict[int, tracking.PlanSummary]:
-    """Today's plan per collector, reduced by the database in one GROUP BY.
+@dataclass(frozen=True, slots=True)
+class _PlannedStops:
+    """One collector's located stops of the day, as coordinate arrays."""
 
-    The nearest stop uses an equirectangular distance (exact to centimetres at door scale)
-    so any SQL engine can compute it without trigonometry.
+    version: tuple[int, datetime | None]
+    loaded_at: float
+    lat: np.ndarray
+    lon: np.ndarray
+
+
+STOPS_TTL_S = 300.0
+"""Stop coordinates are re-read when the collector's assignments change, and at least this
+often (a re-geocoded address)."""
+
+
+def _plan_summaries(
+    day: date, collector_ids: Sequence[int] | None, locations: dict[int, tuple[float, float]]
+) -> dict[int, tracking.PlanSummary]:
+    """Today's plan per collector: progress reduced by the database in one GROUP BY, the
+    nearest stop from cached stop coordinates.
+
+    Progress (visits done, ETAs) is read on every call. Stop coordinates only change with the
+    assignments, so they are kept per collector and day until the collector's assignment
+    count or latest ``updated_at`` moves; the join of every stop with its account is the
+    expensive part of the query and is skipped. The nearest stop uses an equirectangular
+    distance (exact to centimetres at door scale).
     """
     done_at = (
         select(Visit.assignment_id, func.min(Visit.checked_in_at).label("done_at"))
@@ -549,9 +674,6 @@ def _plan_summaries(
     finished = func.coalesce(
         done_at.c.done_at, case((Assignment.status == "done", Assignment.updated_at))
     )
-    k = math.cos(math.radians(lat_ref)) ** 2
-    d_lat = Account.lat - CollectorLocation.lat
-    d_lon = Account.lon - CollectorLocation.lon
     query = (
         select(
             Assignment.collector_id,
@@ -560,31 +682,87 @@ def _plan_summaries(
             func.min(case((not_(is_done), Assignment.eta))).label("next_eta"),
             func.max(finished).label("last_done_at"),
             func.max(case((is_done, Assignment.eta))).label("last_done_eta"),
-            func.min(d_lat * d_lat + d_lon * d_lon * k).label("nearest_sq_deg"),
+            func.max(Assignment.updated_at).label("changed_at"),
         )
-        .join(Account, Account.id == Assignment.account_id)
         .outerjoin(done_at, done_at.c.assignment_id == Assignment.id)
-        .outerjoin(CollectorLocation, CollectorLocation.collector_id == Assignment.collector_id)
         .where(Assignment.date == day, Assignment.status != "removed")
         .group_by(Assignment.collector_id)
     )
     if collector_ids is not None:
         query = query.where(Assignment.collector_id.in_(collector_ids))
-    return {
-        row.collector_id: tracking.PlanSummary(
+    rows = db.session.connection().execute(query).all()
+    stops = _planned_stops(day, {row.collector_id: (row.planned, row.changed_at) for row in rows})
+    nearest = _nearest_stops_m(stops, locations)
+    summaries = {}
+    for row in rows:
+        summaries[row.collector_id] = tracking.PlanSummary(
             planned=row.planned,
             done=int(row.done or 0),
             next_eta=row.next_eta,
             last_done_at=row.last_done_at,
             last_done_eta=row.last_done_eta,
-            nearest_stop_m=(
-                math.sqrt(row.nearest_sq_deg) * METRES_PER_DEGREE
-                if row.nearest_sq_deg is not None
-                else None
-            ),
+            nearest_stop_m=nearest.get(row.collector_id),
         )
-        for row in db.session.execute(query)
-    }
+    return summaries
+
+
+def _nearest_stops_m(
+    stops: dict[int, _PlannedStops], locations: dict[int, tuple[float, float]]
+) -> dict[int, float]:
+    """Metres from each located collector to the nearest of their stops, for everyone at once:
+    one array of every stop, one minimum per collector's segment of it."""
+    ids = [cid for cid in locations if cid in stops and stops[cid].lat.size]
+    if not ids:
+        return {}
+    counts = np.array([stops[cid].lat.size for cid in ids])
+    here = np.array([locations[cid] for cid in ids], dtype=float)
+    k = np.repeat(np.cos(np.radians(here[:, 0])) ** 2, counts)
+    d_lat = np.concatenate([stops[cid].lat for cid in ids]) - np.repeat(here[:, 0], counts)
+    d_lon = np.concatenate([stops[cid].lon for cid in ids]) - np.repeat(here[:, 1], counts)
+    starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    nearest_sq_deg = np.minimum.reduceat(d_lat * d_lat + d_lon * d_lon * k, starts)
+    return dict(zip(ids, (np.sqrt(nearest_sq_deg) * METRES_PER_DEGREE).tolist(), strict=True))
+
+
+def _planned_stops(
+    day: date, versions: dict[int, tuple[int, datetime | None]]
+) -> dict[int, _PlannedStops]:
+    """Each collector's stop coordinates for ``day``, re-read only for changed collectors."""
+    cache: dict[int, _PlannedStops] = _app_cache("tracking_planned_stops").setdefault(day, {})
+    if len(_app_cache("tracking_planned_stops")) > 2:  # keep today and yesterday only
+        for old in sorted(_app_cache("tracking_planned_stops"))[:-2]:
+            del _app_cache("tracking_planned_stops")[old]
+    clock = time_module.monotonic()
+    stale = [
+        collector_id
+        for collector_id, version in versions.items()
+        if (entry := cache.get(collector_id)) is None
+        or entry.version != version
+        or clock - entry.loaded_at > STOPS_TTL_S
+    ]
+    if stale:
+        coordinates: dict[int, tuple[list[float], list[float]]] = {
+            collector_id: ([], []) for collector_id in stale
+        }
+        query = (
+            select(Assignment.collector_id, Account.lat, Account.lon)
+            .join(Account, Account.id == Assignment.account_id)
+            .where(Assignment.date == day, Assignment.status != "removed")
+        )
+        if len(stale) < len(versions) or len(stale) < 500:
+            query = query.where(Assignment.collector_id.in_(stale))
+        for collector_id, lat, lon in db.session.connection().execute(query):
+            if collector_id in coordinates and lat is not None and lon is not None:
+                coordinates[collector_id][0].append(lat)
+                coordinates[collector_id][1].append(lon)
+        for collector_id, (lats, lons) in coordinates.items():
+            cache[collector_id] = _PlannedStops(
+                versions[collector_id],
+                clock,
+                np.array(lats, dtype=float),
+                np.array(lons, dtype=float),
+            )
+    return cache
 
 
 def _status_settings() -> tracking.StatusSettings:
@@ -660,20 +838,25 @@ def _collector_views(
     if collector_ids is not None:
         query = query.where(Collector.id.in_(collector_ids))
         zones_query = zones_query.where(collector_zones.c.collector_id.in_(collector_ids))
-    rows = db.session.execute(query).all()
+    # Core on the session's connection: a thousand rows skip the ORM's result machinery.
+    conn = db.session.connection()
+    rows = conn.execute(query).all()
     zones: dict[int, list[int]] = {}
-    for collector_id, zone_id in db.session.execute(zones_query):
+    for collector_id, zone_id in conn.execute(zones_query):
         zones.setdefault(collector_id, []).append(zone_id)
-    located = [row.lat for row in rows if row.fix_time is not None]
-    lat_ref = sum(located) / len(located) if located else 0.0
-    plans = _plan_summaries(today, collector_ids, lat_ref)
+    locations = {row.id: (row.lat, row.lon) for row in rows if row.fix_time is not None}
+    plans = _plan_summaries(today, collector_ids, locations)
     rules = _status_settings()
+    shifts: dict[tuple[int, int], tracking.ShiftWindow] = {}
     views = []
     for row in rows:
         has_fix = row.fix_time is not None
+        hours = (row.shift_start_min, row.shift_end_min)
+        if hours not in shifts:  # most collectors share a few shifts
+            shifts[hours] = shift_window(*hours, today, tz)
         situation = tracking.Situation(
             now=now,
-            shift=shift_window(row.shift_start_min, row.shift_end_min, today, tz),
+            shift=shifts[hours],
             latest=_latest_position(row) if has_fix else None,
             anchor=(
                 tracking.Anchor(row.anchor_lat, row.anchor_lon, row.anchor_since)
@@ -748,6 +931,10 @@ def live_view(*, now: datetime | None = None) -> dict[str, Any]:
     return {"type": "FeatureCollection", "generated_at": now.isoformat(), "features": features}
 
 
+_TRACKING_ALERT_KINDS = [kind.value for kind in tracking.AlertKind]
+"""The kinds judged from positions; other field alerts (cash in hand) have their own check."""
+
+
 def refresh_alerts(
     *, now: datetime | None = None, collector_ids: Sequence[int] | None = None
 ) -> list[FieldAlert]:
@@ -757,7 +944,9 @@ def refresh_alerts(
     scope = [view.collector_id for view in views]
     open_alerts = db.session.execute(
         select(FieldAlert).where(
-            FieldAlert.resolved_at.is_(None), FieldAlert.collector_id.in_(scope)
+            FieldAlert.resolved_at.is_(None),
+            FieldAlert.collector_id.in_(scope),
+            FieldAlert.kind.in_(_TRACKING_ALERT_KINDS),
         )
     ).scalars()
     current = {(alert.collector_id, alert.kind): alert for alert in open_alerts}
@@ -790,20 +979,6 @@ def refresh_alerts(
     for row in resolved:
         hub.publish("alert_resolved", alert_dict(row, usernames.get(row.collector_id)))
     return raised
-
-
-def _refresh_after_ingest(collector_id: int, now: datetime, *, urgent: bool) -> None:
-    """Re-evaluate one collector's alerts at most once a minute from ingestion (a mock
-    location at once). Reads of the alert list re-evaluate everyone, so the first fix of a
-    collector this process has not seen yet only starts the clock."""
-    last_refresh = _app_cache("tracking_alert_refresh")
-    last = last_refresh.get(collector_id)
-    if not urgent and (last is None or now - last < ALERT_REFRESH_EVERY):
-        if last is None:
-            last_refresh[collector_id] = now
-        return
-    last_refresh[collector_id] = now
-    refresh_alerts(now=now, collector_ids=[collector_id])
 
 
 def alert_dict(alert: FieldAlert, username: str | None = None) -> dict[str, Any]:
@@ -891,6 +1066,32 @@ def track_gpx(collector_id: int, day: date) -> str:
 
 
 # --------------------------------------------------------------------------------------------
+# Geo-verified photos.
+
+
+def verify_photo_location(photo: Photo, image: Path) -> None:
+    """Compare a stored photo's EXIF GPS with its account's location and keep the verdict.
+
+    Called when the bytes are stored (tus upload finished) and when a photo's metadata
+    arrives for bytes already stored, whichever comes last. A photo without EXIF GPS is
+    ``no_fix``; the flags sit beside the check-in's own verification of the visit.
+    """
+    account = db.session.get(Account, photo.account_id)
+    target = (
+        (account.lat, account.lon)
+        if account is not None and account.lat is not None and account.lon is not None
+        else None
+    )
+    point = tracking.photo_gps(image.read_bytes())
+    verdict = tracking.verify_location(
+        point, target, radius_m=float(get_settings().verify_radius_m)
+    )
+    photo.exif_lat, photo.exif_lon = point if point is not None else (None, None)
+    photo.geo_status = verdict.status.value
+    photo.geo_distance_m = None if verdict.distance_m is None else round(verdict.distance_m, 1)
+
+
+# --------------------------------------------------------------------------------------------
 # Retention.
 
 
@@ -931,9 +1132,10 @@ def ingest_batch(device: Device, body: object) -> IngestResult:
             f"positions must hold 1 to {MAX_BATCH} fixes.",
             errors={"positions": [f"Between 1 and {MAX_BATCH} fixes."]},
         )
+    now = utcnow()
     try:
-        positions = tracking.decode_batch(fixes, server_time=utcnow())
+        positions = tracking.decode_batch(fixes, server_time=now)
     except tracking.DecodeError as error:
         errors = {f"positions.{field}": [reason] for field, reason in error.errors.items()}
         raise ProblemError(422, "Unprocessable Content", str(error), errors=errors) from error
-    return ingest_positions(device, positions)
+    return ingest_positions(device, positions, now=now)

@@ -75,7 +75,7 @@ def osmand() -> Response:
     if device is None:
         status = 404 if json_flavour else 400
         raise ProblemError(status, "Unknown device", "No device has this tracking id.")
-    tracking_service.ingest_positions(device, [message.position])
+    tracking_service.ingest_positions(device, [message.position], now=message.position.server_time)
     return Response(status=200)
 
 
@@ -119,7 +119,7 @@ def owntracks() -> Response:
         }
         if extra:
             position = _with_attributes(position, extra)
-        tracking_service.ingest_positions(device, [position])
+        tracking_service.ingest_positions(device, [position], now=position.server_time)
     return jsonify([])
 
 

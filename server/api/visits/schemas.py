@@ -48,6 +48,14 @@ class PhotoSchema(Schema):
     kind = fields.String()
     taken_at = fields.AwareDateTime(allow_none=True)
     arrived = fields.Boolean(metadata={"description": "whether the bytes have been uploaded"})
+    geo_status = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "EXIF GPS vs the account's location: verified, far_from_address, "
+            "no_fix or no_address; null until the bytes arrive"
+        },
+    )
+    geo_distance_m = fields.Float(allow_none=True)
 
 
 class VisitSchema(Schema):

@@ -7,7 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 from server.extensions import db
-from server.models import AuditEntry
+from server.models import AuditEntry, FieldAlert
+from server.schedule import periodic_checks
 from server.services.settings import get_settings
 from server.services.tracking import stream_hub
 
@@ -127,3 +128,28 @@ def test_crossing_the_limit_is_announced_on_the_tracking_stream(
         assert resolved is not None and '"cash_within_limit"' in resolved
     finally:
         subscription.close()
+
+
+def test_the_scheduled_check_announces_field_cash_over_the_limit_once(
+    factory: Any, field: Any, app: Any
+) -> None:
+    """Field cash arrives by sync; no one reads the cash report, the clock's check notices."""
+    settings = get_settings()
+    settings.cash_in_hand_limit = Decimal("100.00")
+    db.session.commit()
+    ana = factory.collector("ana")
+    field.payment(factory.account("a1"), datetime.now(UTC), "150.00", source="field",
+                  collector=ana, receipt="R1", method="cash")  # fmt: skip
+    subscription = stream_hub().subscribe()
+    try:
+        assert periodic_checks()["cash_events"] == 1
+        event = subscription.get(timeout=1)
+        assert event is not None and '"cash_over_limit"' in event
+        assert periodic_checks()["cash_events"] == 0  # announced once, kept as an open alert
+        assert subscription.get(timeout=0.1) is None
+    finally:
+        subscription.close()
+    open_alerts = db.session.execute(
+        db.select(FieldAlert.collector_id, FieldAlert.kind).where(FieldAlert.resolved_at.is_(None))
+    ).all()
+    assert [tuple(row) for row in open_alerts] == [(ana.id, "cash_over_limit")]
