@@ -86,9 +86,10 @@ def test_filtered_fix_is_stored_with_reason_and_left_out_of_live_and_track(
     live = client.get("/api/v1/tracking/live", headers=auth_header("dispatcher")).get_json()
     [feature] = live["features"]
     assert feature["geometry"]["coordinates"] == [LON, LAT]
-    today = datetime.now(UTC).astimezone(ZoneInfo("America/Lima")).date()
+    # The Lima day of the one kept fix (just after midnight, yesterday's).
+    day = datetime.fromisoformat(batch[0]["fix_time"]).astimezone(ZoneInfo("America/Lima")).date()
     track = client.get(
-        f"/api/v1/collectors/{handheld.collector.id}/track?date={today}",
+        f"/api/v1/collectors/{handheld.collector.id}/track?date={day}",
         headers=auth_header("dispatcher"),
     ).get_json()
     assert len(track["features"][0]["geometry"]["coordinates"]) == 1

@@ -19,9 +19,22 @@ M_PER_DEG = 111_195.08
 LIMA = ZoneInfo("America/Lima")
 
 
-def at(minutes_ago: float, north_m: float = 0.0, **extra: Any) -> dict[str, Any]:
-    moment = datetime.now(UTC) - timedelta(minutes=minutes_ago)
+def at(
+    minutes_ago: float, north_m: float = 0.0, end: datetime | None = None, **extra: Any
+) -> dict[str, Any]:
+    moment = (end or datetime.now(UTC)) - timedelta(minutes=minutes_ago)
     return {"fix_time": moment.isoformat(), "lat": LAT + north_m / M_PER_DEG, "lon": LON, **extra}
+
+
+def same_day_end(span_min: float) -> datetime:
+    """A moment no later than now whose last ``span_min`` minutes fall on one Lima day: now,
+    or just after Lima midnight the end of yesterday, so a track test passes at any hour."""
+    now = datetime.now(UTC)
+    local = now.astimezone(LIMA)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if local - midnight >= timedelta(minutes=span_min):
+        return now
+    return (midnight - timedelta(seconds=1)).astimezone(UTC)
 
 
 def today() -> str:
@@ -113,12 +126,14 @@ def test_track_geojson_and_gpx_with_stops_and_distance(
     client: FlaskClient, handheld: Any, auth_header: Any, staff: Any
 ) -> None:
     # 10 min at a door, walk 5 x 60 m, 8 min at the next door.
-    batch = [at(30 - m) for m in range(11)]
-    batch += [at(19 - k, north_m=60 * k) for k in range(1, 6)]
-    batch += [at(14 - k, north_m=300) for k in range(1, 9)]
-    batch.append(at(12.5, north_m=80_000, accuracy_m=5))  # a jump, filtered
+    end = same_day_end(31)
+    batch = [at(30 - m, end=end) for m in range(11)]
+    batch += [at(19 - k, north_m=60 * k, end=end) for k in range(1, 6)]
+    batch += [at(14 - k, north_m=300, end=end) for k in range(1, 9)]
+    batch.append(at(12.5, north_m=80_000, accuracy_m=5, end=end))  # a jump, filtered
     client.post(URL, json={"positions": batch}, headers=handheld.bearer)
-    url = f"/api/v1/collectors/{handheld.collector.id}/track?date={today()}"
+    day = end.astimezone(LIMA).date().isoformat()
+    url = f"/api/v1/collectors/{handheld.collector.id}/track?date={day}"
 
     geo = client.get(url, headers=auth_header("dispatcher")).get_json()
     line, *stops = geo["features"]
