@@ -301,7 +301,7 @@ def ortools_improve(
     return model.solve(start, time_limit_s)
 
 
-def _neighbours(data: ProblemData, count: int) -> np.ndarray:
+def nearest_visits(data: ProblemData, count: int) -> np.ndarray:
     """Each visit's nearest other visits (by the first travel profile), nearest first."""
     locations = np.array([v.location for v in data.visits], dtype=np.int64)
     travel = data.durations_s[0][np.ix_(locations, locations)].astype(np.float64)
@@ -411,7 +411,7 @@ def lns_until(
         return start
     best, best_cost = current, plan_cost(data, current, params)
     rng = np.random.default_rng(params.seed)
-    neighbours = _neighbours(data, 40)
+    neighbours = nearest_visits(data, 40)
     began = time.time()
     span = max(deadline - began, 1e-3)
     while (left := deadline - time.time() - 0.05) > 0.02:
