@@ -29,6 +29,7 @@ from routing.solver import Progress, SolveParams, plan
 from routing.zones import balanced_territories, planar_km
 
 GROUP_COLLECTORS = 10
+MERGE_MARGIN = 0.02
 Group = tuple[list[str], list[int], dict[str, list[str]]]
 """Collector ids, indices of their doors in the day file, and their warm-start routes."""
 
@@ -110,7 +111,9 @@ def plan_large_day(
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
         share = 0.6 if cross_borders else 1.0
-        first_deadline = started + max(0.5, share * time_limit_s - (0 if cross_borders else 1.0))
+        # Workers return and the groups are merged after the deadline: keep a margin for it.
+        margin = max(1.0, MERGE_MARGIN * time_limit_s)
+        first_deadline = started + max(0.5, share * time_limit_s - (0 if cross_borders else margin))
         first = _round(pool, day, first_groups, first_deadline, workers, 0)
         routes = {c: r for o in first for c, r in o.routes.items()}
         first_value = sum(o.evaluation.value for o in first)
@@ -146,7 +149,7 @@ def plan_large_day(
             doors = [position[v] for c in names for v in routes.get(c, [])]
             doors += [loose[j] for j in np.flatnonzero(nearest == g).tolist()]
             second_groups.append((names, doors, {c: routes.get(c, []) for c in names}))
-        second = _round(pool, day, second_groups, started + time_limit_s - 1.0, workers, 1)
+        second = _round(pool, day, second_groups, started + time_limit_s - margin, workers, 1)
     return _finish(first, second, visits, first_value, started, time_limit_s, progress)
 
 

@@ -362,7 +362,7 @@ def ruin(
 
 
 def plan_cost(data: ProblemData, solution: Solution, params: SolveParams) -> int:
-    """OR-Tools' objective of a plan: travel plus the penalties of the servable dropped visits."""
+    """OR-Tools' objective of a plan: travel, penalties of servable dropped visits, span cost."""
     travel = 0
     routed: set[str] = set()
     for route in solution.routes:
@@ -376,11 +376,18 @@ def plan_cost(data: ProblemData, solution: Solution, params: SolveParams) -> int
             matrix = data.durations_s[collector.profile]
             travel += int(matrix[places[:-1], places[1:]].sum())
         routed.update(route.visit_ids)
-    return travel + sum(
+    cost = travel + sum(
         REQUIRED_PENALTY if v.required else v.value * params.value_weight_s
         for v in data.visits
         if v.windows and v.id not in routed
     )
+    if params.balance_weight:
+        # The global span OR-Tools prices: latest route end minus earliest route start.
+        used = [r for r in evaluate(data, solution).routes if r.stops]
+        if used:
+            span = max(r.end_s for r in used) - min(r.start_s for r in used)
+            cost += params.balance_weight * span
+    return cost
 
 
 def lns_until(
@@ -418,6 +425,15 @@ def lns_until(
         collector_ids, removed, seed = ruin(data, current, neighbours, rng, params.lns_removed)
         if not collector_ids:
             break
+        # One idle collector joins, the nearest to the seed: a new route may open.
+        busy = {r.collector_id for r in current.routes if r.visit_ids}
+        idle = [c for c in data.collectors if c.id not in busy]
+        if idle:
+            place = data.visits[seed].location
+            nearest = min(
+                idle, key=lambda c: int(data.durations_s[c.profile][c.start_location, place])
+            )
+            collector_ids = [*collector_ids, nearest.id]
         members = set(collector_ids)
         kept = [r for r in current.routes if r.collector_id in members]
         routed = {v for r in current.routes for v in r.visit_ids}
@@ -440,8 +456,9 @@ def lns_until(
         )
         if result is None:
             continue
-        replaced = {r.collector_id: r for r in result.routes}
-        candidate = Solution(tuple(replaced.get(r.collector_id, r) for r in current.routes))
+        replaced = {r.collector_id: r for r in current.routes}
+        replaced.update((r.collector_id, r) for r in result.routes)
+        candidate = Solution(tuple(replaced[c.id] for c in data.collectors if c.id in replaced))
         cost = plan_cost(data, candidate, params)
         threshold = params.lns_threshold * (1 - (time.time() - began) / span)
         if cost < best_cost:

@@ -217,6 +217,9 @@ def test_plan_cost_is_travel_plus_the_penalties_of_the_dropped(line_day) -> None
     travel = evaluate(data, solution).travel_s
     assert travel == 12 * M
     assert plan_cost(data, solution, params) == travel + 20 * 60
+    # With balancing, the span (12 min travel + 2 x 10 min service) is priced per second.
+    balanced = replace(params, balance_weight=2)
+    assert plan_cost(data, solution, balanced) == travel + 20 * 60 + 2 * 32 * M
 
 
 def test_ruin_and_recreate_finds_a_plan_the_evaluator_accepts() -> None:
