@@ -40,6 +40,7 @@ from routing.zones import balanced_territories
 
 REQUIRED_PENALTY = 10**12
 RACE_MIN_BUDGET_S = 20.0
+RACE_RETURN_S = 1.0
 LEAN_OFF_OPERATORS = (
     "use_global_cheapest_insertion_path_lns",
     "use_local_cheapest_insertion_path_lns",
@@ -565,7 +566,8 @@ def _solve_whole(data: ProblemData, params: SolveParams, tracker: _Tracker) -> N
     starts = {"insertion": tracker.best, "ortools": None}
     # Starting processes and importing OR-Tools costs seconds on a busy machine: a short
     # budget is better spent searching in this process.
-    if params.workers <= 1 or len(strategies) == 1 or budget < RACE_MIN_BUDGET_S:
+    race = params.workers > 1 and len(strategies) > 1 and budget >= RACE_MIN_BUDGET_S
+    if not race:
         last = [tracker.elapsed()]
 
         def on_best(solution: Solution) -> None:
@@ -578,7 +580,8 @@ def _solve_whole(data: ProblemData, params: SolveParams, tracker: _Tracker) -> N
         result = lns_until(data, start, time.time() + budget, params, on_best)
         tracker.offer(result, "local search")
     else:
-        deadline = time.time() + budget
+        # The workers' plans come back, are evaluated and repaired after the deadline.
+        deadline = time.time() + budget - RACE_RETURN_S
         workers = min(params.workers, len(strategies))
         with _pool(workers) as pool:
             futures = [
