@@ -29,6 +29,7 @@ from routing.solver import Progress, SolveParams, plan
 from routing.zones import balanced_territories, planar_km
 
 GROUP_COLLECTORS = 10
+MERGE_MARGIN = 0.02
 Group = tuple[list[str], list[int], dict[str, list[str]]]
 """Collector ids, indices of their doors in the day file, and their warm-start routes."""
 
@@ -85,8 +86,13 @@ def plan_large_day(
     time_limit_s: float,
     workers: int = 2,
     progress: Callable[[Progress], None] | None = None,
+    cross_borders: bool = True,
 ) -> LargePlan:
-    """Plan a big day file by zones in parallel processes, then across the zone borders."""
+    """Plan a big day file by zones in parallel processes, then across the zone borders.
+
+    ``cross_borders=False`` spends the whole budget on the zones alone: the benchmark's
+    peer, which shows what the second round is worth.
+    """
     started = time.time()
     visits = list(day["visits"])
     collectors = list(day["collectors"])
@@ -103,13 +109,18 @@ def plan_large_day(
         doors = np.flatnonzero(np.isin(owner, members)).tolist()
         first_groups.append(([ids[c] for c in members.tolist()], doors, {}))
     context = multiprocessing.get_context("spawn")
-    outcomes: dict[str, GroupOutcome] = {}
     with ProcessPoolExecutor(max_workers=max(1, workers), mp_context=context) as pool:
-        first = _round(pool, day, first_groups, started + 0.6 * time_limit_s, workers, 0)
+        share = 0.6 if cross_borders else 1.0
+        # Workers return and the groups are merged after the deadline: keep a margin for it.
+        margin = max(1.0, MERGE_MARGIN * time_limit_s)
+        first_deadline = started + max(0.5, share * time_limit_s - (0 if cross_borders else margin))
+        first = _round(pool, day, first_groups, first_deadline, workers, 0)
         routes = {c: r for o in first for c, r in o.routes.items()}
         first_value = sum(o.evaluation.value for o in first)
         if progress is not None:
             progress(_progress(first, started, time_limit_s, "zones"))
+        if not cross_borders:
+            return _finish(first, first, visits, first_value, started, time_limit_s, progress)
         # Second round: new groups around the routes' centres, carrying the unplanned doors.
         centre = np.array(
             [
@@ -138,13 +149,27 @@ def plan_large_day(
             doors = [position[v] for c in names for v in routes.get(c, [])]
             doors += [loose[j] for j in np.flatnonzero(nearest == g).tolist()]
             second_groups.append((names, doors, {c: routes.get(c, []) for c in names}))
-        second = _round(pool, day, second_groups, started + time_limit_s - 1.0, workers, 1)
-    for outcome in second:
+        second = _round(pool, day, second_groups, started + time_limit_s - margin, workers, 1)
+    return _finish(first, second, visits, first_value, started, time_limit_s, progress)
+
+
+def _finish(
+    first: list[GroupOutcome],
+    last: list[GroupOutcome],
+    visits: list[dict[str, Any]],
+    first_value: int,
+    started: float,
+    time_limit_s: float,
+    progress: Callable[[Progress], None] | None,
+) -> LargePlan:
+    """The plan of the last round's groups, with reasons from the last round that had one."""
+    outcomes: dict[str, GroupOutcome] = {}
+    for outcome in last:
         for collector_id in outcome.routes:
             outcomes[collector_id] = outcome
     final = list({id(o): o for o in outcomes.values()}.values())
     evaluation = _combine(final, visits)
-    reasons = {v: r for o in [*second, *first] for v, r in o.reasons.items()}
+    reasons = {v: r for o in [*first, *last] for v, r in o.reasons.items()}
     if progress is not None:
         progress(_progress(final, started, time_limit_s, "done"))
     return LargePlan(

@@ -5,8 +5,11 @@ value and its local search is slow on a thousand optional nodes. So the default 
 
 1. ``construct``: value-per-minute insertion (``routing.construct``), a feasible plan in
    well under a second for a city day;
-2. OR-Tools guided local search warm-started from it. Small days are solved whole, with a
-   second strategy (OR-Tools' own parallel cheapest insertion) racing in another process.
+2. ruin and recreate around OR-Tools (``lns_until``): OR-Tools' guided local search from
+   that plan (or from its own parallel cheapest insertion) for a short while, then strings
+   of stops are removed from a few neighbouring routes, reinserted, and those routes
+   polished by OR-Tools' greedy descent on a small model of their own, over and over.
+   Small days are solved whole, with a second start and seed racing in another process.
    Big days are cut into groups of neighbouring collectors (balanced territories of their
    routes) that are solved in parallel processes; each round redraws the groups, so visits
    move across the previous borders; dropped visits are re-offered after every round.
@@ -17,15 +20,18 @@ returned (the previous best is kept instead).
 
 from __future__ import annotations
 
+import itertools
 import math
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.util import optional_boolean_pb2
 
 from routing.construct import Builder, construct, repair
 from routing.evaluate import INFEASIBLE, Evaluation, evaluate
@@ -34,6 +40,28 @@ from routing.zones import balanced_territories
 
 REQUIRED_PENALTY = 10**12
 RACE_MIN_BUDGET_S = 20.0
+RACE_RETURN_S = 1.0
+LEAN_OFF_OPERATORS = (
+    "use_global_cheapest_insertion_path_lns",
+    "use_local_cheapest_insertion_path_lns",
+    "use_relocate_path_global_cheapest_insertion_insert_unperformed",
+    "use_global_cheapest_insertion_visit_types_lns",
+    "use_local_cheapest_insertion_visit_types_lns",
+    "use_relocate_pair",
+    "use_light_relocate_pair",
+    "use_exchange_pair",
+    "use_relocate_subtrip",
+    "use_exchange_subtrip",
+    "use_shortest_path_swap_active",
+    "use_swap_active_chain",
+    "use_shortest_path_two_opt",
+    "use_make_chain_inactive",
+    "use_lin_kernighan",
+)
+METAHEURISTICS = {
+    "gls": routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH,
+    "descent": routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +71,10 @@ class SolveParams:
     ``value_weight_s``: seconds of travel that one value unit is worth (the drop penalty per
     unit). ``balance_weight``: cost per second of the latest route end (spreads work over
     collectors). ``zone_size``: collectors per zone problem when the day is decomposed.
+    ``lns_*``: the ruin-and-recreate loop -- the share of the budget for OR-Tools' own first
+    search, the record-to-record threshold (a fraction of the best cost, shrinking to zero),
+    the metaheuristic and time limit of each small re-optimisation, and the average number
+    of stops removed per ruin.
     """
 
     time_limit_s: float = 10.0
@@ -53,6 +85,11 @@ class SolveParams:
     zone_size: int = 5
     whole_day_max_visits: int = 300
     strategies: tuple[str, ...] = ("insertion", "ortools")
+    lns_first_share: float = 0.1
+    lns_threshold: float = 0.01
+    lns_search: str = "descent"
+    lns_step_s: float = 1.0
+    lns_removed: int = 15
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +130,159 @@ def objective(data: ProblemData, evaluation: Evaluation, params: SolveParams) ->
 # -- OR-Tools model ------------------------------------------------------------------------
 
 
+class OrtoolsModel:
+    """The OR-Tools model of a day, built once and searched many times.
+
+    Building the model costs more than a short local search on a hundred visits, so the
+    ruin-and-recreate loop (``lns_until``) reuses one model for all its descents.
+    """
+
+    def __init__(self, data: ProblemData, params: SolveParams) -> None:
+        self.data = data
+        n, m = len(data.visits), len(data.collectors)
+        starts = [n + 2 * c for c in range(m)]
+        ends = [n + 2 * c + 1 for c in range(m)]
+        self.manager = manager = pywrapcp.RoutingIndexManager(n + 2 * m, m, starts, ends)
+        self.routing = routing = pywrapcp.RoutingModel(manager)
+        locations = np.array(
+            [v.location for v in data.visits]
+            + [loc for c in data.collectors for loc in (c.start_location, c.end_location)],
+            dtype=np.int64,
+        )
+        service = np.array([v.service_s for v in data.visits] + [0] * (2 * m), dtype=np.int64)
+        travel_callbacks: dict[int, int] = {}
+        time_callbacks: dict[int, int] = {}
+        for profile in sorted({c.profile for c in data.collectors}):
+            travel = data.durations_s[profile][np.ix_(locations, locations)]
+            travel_callbacks[profile] = routing.RegisterTransitMatrix(travel.tolist())
+            time_callbacks[profile] = routing.RegisterTransitMatrix(
+                (travel + service[:, None]).tolist()
+            )
+        for v, collector in enumerate(data.collectors):
+            routing.SetArcCostEvaluatorOfVehicle(travel_callbacks[collector.profile], v)
+        horizon = max([c.shift_end_s for c in data.collectors] + [1])
+        routing.AddDimensionWithVehicleTransits(
+            [time_callbacks[c.profile] for c in data.collectors], horizon, horizon, False, "time"
+        )
+        time_dimension = routing.GetDimensionOrDie("time")
+        if params.balance_weight:
+            time_dimension.SetGlobalSpanCostCoefficient(params.balance_weight)
+        if any(c.max_visits is not None for c in data.collectors):
+            count = routing.RegisterUnaryTransitVector([1] * n + [0] * (2 * m))
+            routing.AddDimensionWithVehicleCapacity(
+                count,
+                0,
+                [n if c.max_visits is None else c.max_visits for c in data.collectors],
+                True,
+                "visits",
+            )
+        if any(c.capacity is not None for c in data.collectors):
+            demand = routing.RegisterUnaryTransitVector(
+                [v.demand for v in data.visits] + [0] * (2 * m)
+            )
+            total = sum(v.demand for v in data.visits)
+            routing.AddDimensionWithVehicleCapacity(
+                demand,
+                0,
+                [total if c.capacity is None else c.capacity for c in data.collectors],
+                True,
+                "load",
+            )
+        for v, collector in enumerate(data.collectors):
+            time_dimension.CumulVar(routing.Start(v)).SetValue(collector.shift_start_s)
+            time_dimension.CumulVar(routing.End(v)).SetRange(
+                collector.shift_start_s, collector.shift_end_s
+            )
+        for i, visit in enumerate(data.visits):
+            index = manager.NodeToIndex(i)
+            cumul = time_dimension.CumulVar(index)
+            if not visit.windows:
+                routing.AddDisjunction([index], 0)
+                routing.ActiveVar(index).SetValue(0)
+                continue
+            cumul.SetRange(visit.windows[0][0], min(visit.windows[-1][1], horizon))
+            for (_, gap_start), (gap_end, _) in itertools.pairwise(visit.windows):
+                cumul.RemoveInterval(gap_start + 1, gap_end - 1)
+            penalty = REQUIRED_PENALTY if visit.required else visit.value * params.value_weight_s
+            routing.AddDisjunction([index], penalty)
+            if visit.allowed_collectors:
+                routing.VehicleVar(index).SetValues(
+                    [-1, *(data.collector_index[c] for c in visit.allowed_collectors)]
+                )
+        solver = routing.solver()
+        visit_transits = [0] * routing.Size()
+        for i, visit in enumerate(data.visits):
+            visit_transits[manager.NodeToIndex(i)] = visit.service_s
+        for v, collector in enumerate(data.collectors):
+            if collector.lunch is not None:
+                lunch = collector.lunch
+                interval = solver.FixedDurationIntervalVar(
+                    lunch.window_start_s, lunch.window_end_s, lunch.duration_s, False, f"lunch {v}"
+                )
+                time_dimension.SetBreakIntervalsOfVehicle([interval], v, visit_transits)
+        self.on_solution: Callable[[], None] | None = None
+        routing.AddAtSolutionCallback(self._at_solution)
+        self.closed = False
+        self.last_cost = INFEASIBLE
+
+    def _at_solution(self) -> None:
+        if self.on_solution is not None:
+            self.on_solution()
+
+    def search(self, time_limit_s: float, metaheuristic: str = "gls") -> Any:
+        """Search parameters: parallel cheapest insertion, then the given metaheuristic."""
+        search = pywrapcp.DefaultRoutingSearchParameters()
+        search.first_solution_strategy = (
+            routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+        )
+        search.local_search_metaheuristic = METAHEURISTICS[metaheuristic]
+        search.time_limit.FromMilliseconds(max(10, int(time_limit_s * 1000)))
+        if metaheuristic == "descent":
+            # A descent follows a ruin-and-recreate step: the cheap moves that repair a
+            # neighbourhood matter, the slow chain and insertion LNS operators do not.
+            operators = search.local_search_operators
+            for name in LEAN_OFF_OPERATORS:
+                setattr(operators, name, optional_boolean_pb2.BOOL_FALSE)
+        return search
+
+    def solve(
+        self, start: Solution | None, time_limit_s: float, metaheuristic: str = "gls"
+    ) -> Solution | None:
+        """Search from ``start`` (visits missing from it start unperformed) or from scratch."""
+        search = self.search(time_limit_s, metaheuristic)
+        routing = self.routing
+        if not self.closed:
+            routing.CloseModelWithParameters(search)
+            self.closed = True
+        assignment = None
+        if start is not None:
+            routes: list[list[int]] = [[] for _ in self.data.collectors]
+            for route in start.routes:
+                v = self.data.collector_index[route.collector_id]
+                routes[v] = [
+                    self.manager.NodeToIndex(self.data.visit_index[x]) for x in route.visit_ids
+                ]
+            # Not ReadAssignmentFromRoutes: it propagates under the previous search's limits
+            # and fails once a time-limited search has run on this model.
+            initial = routing.solver().Assignment()
+            if routing.RoutesToAssignment(routes, True, True, initial):
+                assignment = routing.SolveFromAssignmentWithParameters(initial, search)
+        else:
+            assignment = routing.SolveWithParameters(search)
+        if assignment is None:
+            return None
+        self.last_cost = int(assignment.ObjectiveValue())
+        result = []
+        for v, collector in enumerate(self.data.collectors):
+            ids = []
+            index = assignment.Value(routing.NextVar(routing.Start(v)))
+            while not routing.IsEnd(index):
+                ids.append(self.data.visits[self.manager.IndexToNode(index)].id)
+                index = assignment.Value(routing.NextVar(index))
+            result.append(Route(collector.id, tuple(ids)))
+        return Solution(tuple(result))
+
+
 def ortools_improve(
     data: ProblemData,
     start: Solution | None,
@@ -105,134 +295,180 @@ def ortools_improve(
     Without a start, OR-Tools builds its own first solution (parallel cheapest insertion).
     Returns ``None`` when OR-Tools finds nothing in time.
     """
-    n, m = len(data.visits), len(data.collectors)
-    if m == 0:
+    if not data.collectors:
         return None
-    starts = [n + 2 * c for c in range(m)]
-    ends = [n + 2 * c + 1 for c in range(m)]
-    manager = pywrapcp.RoutingIndexManager(n + 2 * m, m, starts, ends)
-    routing = pywrapcp.RoutingModel(manager)
-    locations = np.array(
-        [v.location for v in data.visits]
-        + [loc for c in data.collectors for loc in (c.start_location, c.end_location)],
-        dtype=np.int64,
-    )
-    service = np.array([v.service_s for v in data.visits] + [0] * (2 * m), dtype=np.int64)
-    travel_callbacks: dict[int, int] = {}
-    time_callbacks: dict[int, int] = {}
-    for profile in sorted({c.profile for c in data.collectors}):
-        travel = data.durations_s[profile][np.ix_(locations, locations)]
-        travel_callbacks[profile] = routing.RegisterTransitMatrix(travel.tolist())
-        time_callbacks[profile] = routing.RegisterTransitMatrix(
-            (travel + service[:, None]).tolist()
-        )
-    for v, collector in enumerate(data.collectors):
-        routing.SetArcCostEvaluatorOfVehicle(travel_callbacks[collector.profile], v)
-    horizon = max([c.shift_end_s for c in data.collectors] + [1])
-    routing.AddDimensionWithVehicleTransits(
-        [time_callbacks[c.profile] for c in data.collectors], horizon, horizon, False, "time"
-    )
-    time_dimension = routing.GetDimensionOrDie("time")
-    if params.balance_weight:
-        time_dimension.SetGlobalSpanCostCoefficient(params.balance_weight)
-    if any(c.max_visits is not None for c in data.collectors):
-        count = routing.RegisterUnaryTransitVector([1] * n + [0] * (2 * m))
-        routing.AddDimensionWithVehicleCapacity(
-            count,
-            0,
-            [n if c.max_visits is None else c.max_visits for c in data.collectors],
-            True,
-            "visits",
-        )
-    if any(c.capacity is not None for c in data.collectors):
-        demand = routing.RegisterUnaryTransitVector([v.demand for v in data.visits] + [0] * (2 * m))
-        total = sum(v.demand for v in data.visits)
-        routing.AddDimensionWithVehicleCapacity(
-            demand,
-            0,
-            [total if c.capacity is None else c.capacity for c in data.collectors],
-            True,
-            "load",
-        )
-    for v, collector in enumerate(data.collectors):
-        time_dimension.CumulVar(routing.Start(v)).SetValue(collector.shift_start_s)
-        time_dimension.CumulVar(routing.End(v)).SetRange(
-            collector.shift_start_s, collector.shift_end_s
-        )
-    for i, visit in enumerate(data.visits):
-        index = manager.NodeToIndex(i)
-        cumul = time_dimension.CumulVar(index)
-        if not visit.windows:
-            routing.AddDisjunction([index], 0)
-            routing.ActiveVar(index).SetValue(0)
-            continue
-        cumul.SetRange(visit.windows[0][0], min(visit.windows[-1][1], horizon))
-        for (_, gap_start), (gap_end, _) in zip(visit.windows, visit.windows[1:], strict=False):
-            cumul.RemoveInterval(gap_start + 1, gap_end - 1)
-        penalty = REQUIRED_PENALTY if visit.required else visit.value * params.value_weight_s
-        routing.AddDisjunction([index], penalty)
-        if visit.allowed_collectors:
-            routing.VehicleVar(index).SetValues(
-                [-1, *(data.collector_index[c] for c in visit.allowed_collectors)]
-            )
-    solver = routing.solver()
-    visit_transits = [0] * routing.Size()
-    for i, visit in enumerate(data.visits):
-        visit_transits[manager.NodeToIndex(i)] = visit.service_s
-    for v, collector in enumerate(data.collectors):
-        if collector.lunch is not None:
-            lunch = collector.lunch
-            interval = solver.FixedDurationIntervalVar(
-                lunch.window_start_s, lunch.window_end_s, lunch.duration_s, False, f"lunch {v}"
-            )
-            time_dimension.SetBreakIntervalsOfVehicle([interval], v, visit_transits)
-    if on_solution is not None:
-        routing.AddAtSolutionCallback(on_solution)
-    search = pywrapcp.DefaultRoutingSearchParameters()
-    search.first_solution_strategy = (
-        routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
-    )
-    search.local_search_metaheuristic = (
-        routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    )
-    search.time_limit.FromMilliseconds(max(100, int(time_limit_s * 1000)))
-    initial = None
-    if start is not None:
-        routes: list[list[int]] = [[] for _ in range(m)]
-        for route in start.routes:
-            v = data.collector_index[route.collector_id]
-            routes[v] = [manager.NodeToIndex(data.visit_index[x]) for x in route.visit_ids]
-        routing.CloseModelWithParameters(search)
-        initial = routing.ReadAssignmentFromRoutes(routes, True)
-    if initial is not None:
-        assignment = routing.SolveFromAssignmentWithParameters(initial, search)
-    else:
-        assignment = routing.SolveWithParameters(search)
-    if assignment is None:
-        return None
-    result = []
-    for v, collector in enumerate(data.collectors):
-        ids = []
-        index = assignment.Value(routing.NextVar(routing.Start(v)))
-        while not routing.IsEnd(index):
-            ids.append(data.visits[manager.IndexToNode(index)].id)
-            index = assignment.Value(routing.NextVar(index))
-        result.append(Route(collector.id, tuple(ids)))
-    return Solution(tuple(result))
+    model = OrtoolsModel(data, params)
+    model.on_solution = on_solution
+    return model.solve(start, time_limit_s)
 
 
-def improve_until(
-    data: ProblemData, start: Solution | None, deadline: float, params: SolveParams
-) -> Solution | None:
-    """Process-pool entry point: improve until a wall-clock ``deadline`` (``time.time()``).
+def nearest_visits(data: ProblemData, count: int) -> np.ndarray:
+    """Each visit's nearest other visits (by the first travel profile), nearest first."""
+    locations = np.array([v.location for v in data.visits], dtype=np.int64)
+    travel = data.durations_s[0][np.ix_(locations, locations)].astype(np.float64)
+    travel = travel + travel.T
+    np.fill_diagonal(travel, np.inf)
+    count = min(count, len(data.visits) - 1)
+    if count <= 0:
+        return np.zeros((len(data.visits), 0), dtype=np.int64)
+    nearest = np.argpartition(travel, count - 1, axis=1)[:, :count]
+    order = np.take_along_axis(travel, nearest, axis=1).argsort(axis=1)
+    result: np.ndarray = np.take_along_axis(nearest, order, axis=1)
+    return result
 
-    A deadline rather than a duration, because starting a process and importing OR-Tools
-    takes a variable share of the budget on a busy machine.
+
+def ruin(
+    data: ProblemData,
+    solution: Solution,
+    neighbours: np.ndarray,
+    rng: np.random.Generator,
+    average_removed: int = 10,
+    max_string: int = 10,
+) -> tuple[list[str], set[str], int]:
+    """Strings of consecutive stops to remove from routes near a random stop (SISR's ruin).
+
+    Christiaens and Vanden Berghe's slack induction by string removals: neighbouring routes
+    lose nearby strings at once, so the recreate step can rearrange a whole neighbourhood
+    rather than one route. Returns the touched collectors, the removed visits and the seed.
     """
+    position: dict[int, tuple[int, int]] = {}
+    routes = [list(r.visit_ids) for r in solution.routes]
+    for r, route in enumerate(routes):
+        for k, visit_id in enumerate(route):
+            position[data.visit_index[visit_id]] = (r, k)
+    if not position:
+        seed = int(rng.integers(len(data.visits)))
+        return [], set(), seed
+    lengths = [len(route) for route in routes if route]
+    max_length = min(max_string, sum(lengths) / len(lengths))
+    max_strings = 4 * average_removed / (1 + max_length) - 1
+    strings = int(rng.uniform(1, max(1.0, max_strings) + 1))
+    seed = int(rng.choice(list(position)))
+    removed: set[str] = set()
+    ruined: list[int] = []
+    for candidate in [seed, *neighbours[seed].tolist()]:
+        if len(ruined) >= strings:
+            break
+        if candidate not in position:
+            continue
+        r, k = position[candidate]
+        if r in ruined:
+            continue
+        ruined.append(r)
+        route = routes[r]
+        length = int(rng.integers(1, max(1, min(len(route), round(max_length))) + 1))
+        first = int(rng.integers(max(0, k - length + 1), min(k, len(route) - length) + 1))
+        removed.update(route[first : first + length])
+    return [solution.routes[r].collector_id for r in ruined], removed, seed
+
+
+def plan_cost(data: ProblemData, solution: Solution, params: SolveParams) -> int:
+    """OR-Tools' objective of a plan: travel, penalties of servable dropped visits, span cost."""
+    travel = 0
+    routed: set[str] = set()
+    for route in solution.routes:
+        collector = data.collectors[data.collector_index[route.collector_id]]
+        places = [
+            collector.start_location,
+            *(data.visits[data.visit_index[v]].location for v in route.visit_ids),
+            collector.end_location,
+        ]
+        if len(places) > 2:
+            matrix = data.durations_s[collector.profile]
+            travel += int(matrix[places[:-1], places[1:]].sum())
+        routed.update(route.visit_ids)
+    cost = travel + sum(
+        REQUIRED_PENALTY if v.required else v.value * params.value_weight_s
+        for v in data.visits
+        if v.windows and v.id not in routed
+    )
+    if params.balance_weight:
+        # The global span OR-Tools prices: latest route end minus earliest route start.
+        used = [r for r in evaluate(data, solution).routes if r.stops]
+        if used:
+            span = max(r.end_s for r in used) - min(r.start_s for r in used)
+            cost += params.balance_weight * span
+    return cost
+
+
+def lns_until(
+    data: ProblemData,
+    start: Solution | None,
+    deadline: float,
+    params: SolveParams,
+    on_best: Callable[[Solution], None] | None = None,
+) -> Solution | None:
+    """Ruin and recreate around OR-Tools' local search until the wall-clock ``deadline``.
+
+    Guided local search alone stalls on a hundred tightly windowed visits: each of its steps
+    scans whole neighbourhoods. Here OR-Tools first finds a plan (or improves ``start``);
+    then, over and over, a few neighbouring strings of stops are removed (``ruin``), the
+    touched routes become a small problem of their own, the removed stops are reinserted
+    (``repair``) and OR-Tools' greedy descent polishes those routes -- cheap, because the
+    small problem has a few dozen stops. A worse plan is accepted while it is within a
+    threshold of the best, shrinking to zero (record-to-record travel).
+    """
+    if not data.collectors:
+        return start
     limit = deadline - time.time() - 0.1
     if limit <= 0.05:
         return start
-    return ortools_improve(data, start, limit, params)
+    model = OrtoolsModel(data, params)
+    current = model.solve(start, limit * params.lns_first_share)
+    if current is None:
+        return start
+    best, best_cost = current, plan_cost(data, current, params)
+    rng = np.random.default_rng(params.seed)
+    neighbours = nearest_visits(data, 40)
+    began = time.time()
+    span = max(deadline - began, 1e-3)
+    while (left := deadline - time.time() - 0.05) > 0.02:
+        collector_ids, removed, seed = ruin(data, current, neighbours, rng, params.lns_removed)
+        if not collector_ids:
+            break
+        # One idle collector joins, the nearest to the seed: a new route may open.
+        busy = {r.collector_id for r in current.routes if r.visit_ids}
+        idle = [c for c in data.collectors if c.id not in busy]
+        if idle:
+            place = data.visits[seed].location
+            nearest = min(
+                idle, key=lambda c: int(data.durations_s[c.profile][c.start_location, place])
+            )
+            collector_ids = [*collector_ids, nearest.id]
+        members = set(collector_ids)
+        kept = [r for r in current.routes if r.collector_id in members]
+        routed = {v for r in current.routes for v in r.visit_ids}
+        nearby = [
+            data.visits[i].id
+            for i in neighbours[seed].tolist()
+            if data.visits[i].id not in routed and data.visits[i].windows
+        ]
+        visit_ids = [v for r in kept for v in r.visit_ids] + nearby
+        sub = data.subset(collector_ids, visit_ids)
+        ruined = Solution(
+            tuple(
+                Route(r.collector_id, tuple(v for v in r.visit_ids if v not in removed))
+                for r in kept
+            )
+        )
+        sub_model = OrtoolsModel(sub, params)
+        result = sub_model.solve(
+            repair(sub, ruined), min(params.lns_step_s, left), params.lns_search
+        )
+        if result is None:
+            continue
+        replaced = {r.collector_id: r for r in current.routes}
+        replaced.update((r.collector_id, r) for r in result.routes)
+        candidate = Solution(tuple(replaced[c.id] for c in data.collectors if c.id in replaced))
+        cost = plan_cost(data, candidate, params)
+        threshold = params.lns_threshold * (1 - (time.time() - began) / span)
+        if cost < best_cost:
+            best, best_cost = candidate, cost
+            if on_best is not None:
+                on_best(best)
+        if cost <= best_cost * (1 + threshold):
+            current = candidate
+    return best
 
 
 # -- the planner ---------------------------------------------------------------------------
@@ -315,7 +551,11 @@ def _pool(workers: int) -> ProcessPoolExecutor:
 
 
 def _solve_whole(data: ProblemData, params: SolveParams, tracker: _Tracker) -> None:
-    """Race the strategies (one per worker) on the whole day; keep the best."""
+    """Ruin and recreate around OR-Tools (``lns_until``), one search per worker; keep the best.
+
+    With two workers, the searches differ by their start (OR-Tools' own first solution and
+    guided local search, or our construction) and by their random seed.
+    """
     assert tracker.best is not None
     budget = tracker.remaining() - 0.2
     strategies = list(params.strategies)
@@ -326,24 +566,31 @@ def _solve_whole(data: ProblemData, params: SolveParams, tracker: _Tracker) -> N
     starts = {"insertion": tracker.best, "ortools": None}
     # Starting processes and importing OR-Tools costs seconds on a busy machine: a short
     # budget is better spent searching in this process.
-    if params.workers <= 1 or len(strategies) == 1 or budget < RACE_MIN_BUDGET_S:
+    race = params.workers > 1 and len(strategies) > 1 and budget >= RACE_MIN_BUDGET_S
+    if not race:
         last = [tracker.elapsed()]
 
-        def on_solution() -> None:
-            # OR-Tools may find hundreds of solutions a second: report twice a second at most.
+        def on_best(solution: Solution) -> None:
+            # The search may improve many times a second: evaluate twice a second at most.
             if tracker.elapsed() - last[0] >= 0.5:
                 last[0] = tracker.elapsed()
-                tracker.report("local search")
+                tracker.offer(solution, "local search")
 
-        result = ortools_improve(data, starts[strategies[0]], budget, params, on_solution)
+        start = starts[strategies[0]]
+        result = lns_until(data, start, time.time() + budget, params, on_best)
         tracker.offer(result, "local search")
     else:
-        deadline = time.time() + budget
-        with _pool(min(params.workers, len(strategies))) as pool:
+        # The workers' plans come back, are evaluated and repaired after the deadline.
+        deadline = time.time() + budget - RACE_RETURN_S
+        workers = min(params.workers, len(strategies))
+        with _pool(workers) as pool:
             futures = [
-                pool.submit(improve_until, data, starts[s], deadline, params) for s in strategies
+                pool.submit(
+                    lns_until, data, starts[s], deadline, replace(params, seed=params.seed + k)
+                )
+                for k, s in enumerate(strategies[:workers])
             ]
-            for future, name in zip(futures, strategies, strict=True):
+            for future, name in zip(futures, strategies, strict=False):
                 tracker.offer(future.result(), f"local search ({name})")
     tracker.offer(repair(data, tracker.best), "repair")
 
@@ -416,9 +663,9 @@ def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -
                 # Zones run in waves of ``workers``; each wave has its own deadline.
                 deadline = round_start + (g // workers + 1) * slot
                 if pool is None:
-                    results.append((collector_ids, improve_until(sub, sub_start, deadline, params)))
+                    results.append((collector_ids, lns_until(sub, sub_start, deadline, params)))
                 else:
-                    task = pool.submit(improve_until, sub, sub_start, deadline, params)
+                    task = pool.submit(lns_until, sub, sub_start, deadline, params)
                     results.append((collector_ids, task))
             merged: dict[str, Route] = {r.collector_id: r for r in best.routes}
             for collector_ids, outcome in results:

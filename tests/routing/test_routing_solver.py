@@ -1,4 +1,5 @@
 import datetime as dt
+import time
 from dataclasses import replace
 
 import numpy as np
@@ -9,7 +10,16 @@ from routing.construct import construct
 from routing.contact_hours import PERU, visit_windows
 from routing.evaluate import evaluate
 from routing.model import Break, CollectorShift, ProblemData, Route, Solution, Visit
-from routing.solver import Progress, SolveParams, ortools_improve, plan
+from routing.solver import (
+    Progress,
+    SolveParams,
+    lns_until,
+    nearest_visits,
+    ortools_improve,
+    plan,
+    plan_cost,
+    ruin,
+)
 
 H, M = 3600, 60
 QUICK = SolveParams(time_limit_s=1.0, workers=1)
@@ -175,3 +185,52 @@ def test_every_plan_passes_the_independent_evaluator(data: ProblemData) -> None:
         assert not [v for v in check.violations if "required" not in v]
     result = plan(data, SolveParams(time_limit_s=0.4, workers=1))
     assert not [v for v in result.evaluation.violations if "required" not in v]
+
+
+def test_ruin_removes_strings_of_consecutive_stops_from_neighbouring_routes(line_day) -> None:  # type: ignore[no-untyped-def]
+    data = line_day(list(range(1, 13)), collectors=3)
+    solution = Solution(
+        (
+            Route("c1", ("v1", "v2", "v3", "v4")),
+            Route("c2", ("v5", "v6", "v7", "v8")),
+            Route("c3", ("v9", "v10", "v11", "v12")),
+        )
+    )
+    neighbours = nearest_visits(data, 5)
+    assert neighbours[0].tolist()[:2] == [1, 2]  # v1 is next to v2, then v3
+    rng = np.random.default_rng(1)
+    for _ in range(20):
+        collectors, removed, seed = ruin(data, solution, neighbours, rng, average_removed=4)
+        assert removed and collectors
+        assert data.visits[seed].id in {v for r in solution.routes for v in r.visit_ids}
+        for route in solution.routes:
+            taken = [k for k, v in enumerate(route.visit_ids) if v in removed]
+            # One string per touched route: consecutive positions, and only touched routes.
+            assert taken == list(range(taken[0], taken[0] + len(taken))) if taken else True
+            assert bool(taken) == (route.collector_id in collectors)
+
+
+def test_plan_cost_is_travel_plus_the_penalties_of_the_dropped(line_day) -> None:  # type: ignore[no-untyped-def]
+    data = line_day([2, 4, 6], values=[10, 20, 30])
+    solution = Solution((Route("c1", ("v1", "v3")),))
+    params = SolveParams(value_weight_s=60)
+    travel = evaluate(data, solution).travel_s
+    assert travel == 12 * M
+    assert plan_cost(data, solution, params) == travel + 20 * 60
+    # With balancing, the span (12 min travel + 2 x 10 min service) is priced per second.
+    balanced = replace(params, balance_weight=2)
+    assert plan_cost(data, solution, balanced) == travel + 20 * 60 + 2 * 32 * M
+
+
+def test_ruin_and_recreate_finds_a_plan_the_evaluator_accepts() -> None:
+    from routing.dayfile import load_day
+    from routing.synthetic import city_day
+
+    data = load_day(city_day(visits=80, collectors=4, windowed=20, seed=7))
+    params = SolveParams(workers=1, lns_first_share=0.2)
+    start = construct(data)
+    result = lns_until(data, start, time.time() + 2.0, params)
+    assert result is not None
+    check = evaluate(data, result)
+    assert check.feasible
+    assert plan_cost(data, result, params) <= plan_cost(data, start, params)
