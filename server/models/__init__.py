@@ -10,11 +10,13 @@ from server.models.plans import RoutePlan
 from server.models.tracking import CollectorLocation, FieldAlert, Position
 from server.models.users import Role, User
 from server.models.visits import (
+    CollectorDayActivity,
     ContactUpdate,
     Note,
     Payment,
     Photo,
     PromiseInstallment,
+    PromiseStatusSpan,
     PromiseToPay,
     Visit,
 )
@@ -27,6 +29,7 @@ __all__ = [
     "Assignment",
     "AuditEntry",
     "Collector",
+    "CollectorDayActivity",
     "CollectorLocation",
     "ContactUpdate",
     "Deposit",
@@ -40,6 +43,7 @@ __all__ = [
     "PortfolioImport",
     "Position",
     "PromiseInstallment",
+    "PromiseStatusSpan",
     "PromiseToPay",
     "ReceiptBlock",
     "Role",

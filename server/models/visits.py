@@ -83,6 +83,52 @@ class PromiseToPay(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
+class PromiseStatusSpan(db.Model):  # type: ignore[name-defined,misc]
+    """A promise's status for report dates ``as_of`` in ``[judged_from, judged_until)``.
+
+    Written by server.services.reporting whenever the account's promises or payments change
+    (kpi.status_spans), so a report judges promises for any ``as_of`` with a join. No span
+    holding ``as_of``: the promise is pending.
+    """
+
+    __tablename__ = "promise_status_spans"
+
+    promise_id: Mapped[int] = mapped_column(
+        ForeignKey("promises.id", ondelete="CASCADE"), primary_key=True
+    )
+    judged_from: Mapped[date] = mapped_column(Date, primary_key=True)
+    judged_until: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    amount_matched: Mapped[Decimal] = mapped_column(Money)
+
+
+class CollectorDayActivity(db.Model):  # type: ignore[name-defined,misc]
+    """One collector's attempts and field payments on one local day, added up.
+
+    A rollup of visits, photos and field payments kept by server.services.reporting as they
+    are written; reports grouped by collector and time read it instead of the events.
+    """
+
+    __tablename__ = "collector_day_activity"
+
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    collector_id: Mapped[int] = mapped_column(
+        ForeignKey("collectors.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    connections: Mapped[int] = mapped_column(default=0)
+    contacts: Mapped[int] = mapped_column(default=0)
+    direct_contacts: Mapped[int] = mapped_column(default=0)
+    promises: Mapped[int] = mapped_column(default=0)
+    attempts_with_position: Mapped[int] = mapped_column(default=0)
+    # At the agency's verify_radius_m when written (a settings change rewrites the rollup).
+    attempts_geo_verified: Mapped[int] = mapped_column(default=0)
+    attempts_with_photo: Mapped[int] = mapped_column(default=0)
+    # First to last check-in with a disposition.
+    field_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    amount_collected_field: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+
+
 class PromiseInstallment(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "promise_installments"
 

@@ -20,7 +20,7 @@ from server.models import (
     Portfolio,
     PortfolioImport,
 )
-from server.services import audit
+from server.services import audit, reporting
 from server.services.settings import agency_tz, get_settings, local_date_of
 from server.services.tabular import (
     CellError,
@@ -684,6 +684,10 @@ def import_payments(
             imported_receipts.add(receipt)
     if new_rows:
         db.session.execute(insert(Payment), new_rows)
+        # A bulk insert bypasses the ORM flush that keeps promise statuses current.
+        reporting.refresh_promise_spans(
+            db.session.connection(), {row["account_id"] for row in new_rows}
+        )
     report.created = len(new_rows)
     record.created_count, record.unchanged_count = report.created, report.unchanged
     record.rejected_count = report.rejected

@@ -48,22 +48,27 @@ from sqlalchemy import (
     Float,
     Integer,
     MetaData,
-    String,
     Table,
     and_,
     case,
     delete,
+    event,
     exists,
     func,
     insert,
+    inspect,
     literal_column,
     or_,
     select,
     text,
+    tuple_,
     type_coerce,
+    union_all,
+    update,
 )
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.functions import FunctionElement
 
 from kpi import (
@@ -82,9 +87,9 @@ from kpi import (
     Tally,
     compute_measures,
     dispositions_reaching,
-    judge_account,
     model_document,
     month_label,
+    status_spans,
     summarize,
 )
 from kpi import Payment as PaymentEvent
@@ -95,13 +100,16 @@ from server.extensions import db
 from server.models import (
     Account,
     AccountSnapshot,
+    AgencySettings,
     Assignment,
     Collector,
+    CollectorDayActivity,
     Payment,
     Photo,
     Portfolio,
     Position,
     PromiseInstallment,
+    PromiseStatusSpan,
     PromiseToPay,
     Role,
     Visit,
@@ -179,17 +187,9 @@ def _seconds_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The temporary table the promise pass writes its judgements to (per connection, never migrated).
+# The temporary table the assignment pass writes to (per connection, never migrated).
 
 _temp_metadata = MetaData()
-promise_outcomes = Table(
-    "kpi_promise_outcomes",
-    _temp_metadata,
-    Column("promise_id", BigInteger, primary_key=True),
-    Column("status", String(16), nullable=False),
-    Column("amount_matched", Money, nullable=False),
-    prefixes=["TEMPORARY"],
-)
 _DATE_KEYS = (GroupKey.DAY, GroupKey.WEEK, GroupKey.MONTH)
 assignment_rows = Table(
     "kpi_assignment_rows",
@@ -203,7 +203,6 @@ assignment_rows = Table(
     Column("overdue", Money),
     prefixes=["TEMPORARY"],
 )
-_OUTCOME_CHUNK = 2000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -491,27 +490,37 @@ def _visits_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any]:
 
 
 def _promises_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
-    p, o = PromiseToPay, promise_outcomes.c
+    """Promises made in the period, judged as of ``as_of`` by the status span holding it."""
+    p, span = PromiseToPay, PromiseStatusSpan
     acc = _AccountDims(ctx, keys)
+    as_of = ctx.query.as_of
 
     def status_is(*statuses: PromiseStatus) -> SqlExpr:
-        return o.status.in_([s.value for s in statuses])
+        return span.status.in_([s.value for s in statuses])
 
     stmt, names = _select(
-        promises_due=_count_if(o.status != PromiseStatus.PENDING.value),
+        promises_due=_count_if(span.status.is_not(None)),
         promises_kept=_count_if(status_is(PromiseStatus.KEPT)),
         promises_partially_kept=_count_if(status_is(PromiseStatus.PARTIALLY_KEPT)),
         promises_broken=_count_if(status_is(PromiseStatus.BROKEN)),
         amount_promised=_sum_money(p.amount),
         amount_kept=_sum_money(
             case(
-                (status_is(PromiseStatus.KEPT, PromiseStatus.PARTIALLY_KEPT), o.amount_matched),
+                (status_is(PromiseStatus.KEPT, PromiseStatus.PARTIALLY_KEPT), span.amount_matched),
                 else_=0,
             )
         ),
     )
-    stmt = stmt.select_from(p).join(promise_outcomes, o.promise_id == p.id)
-    stmt = acc.join(stmt, p.account_id).where(p.local_date >= ctx.start, p.local_date < ctx.end)
+    # No span holding as_of: pending. Promises made after as_of are not known yet.
+    holding = and_(
+        span.promise_id == p.id,
+        span.judged_from <= as_of,
+        or_(span.judged_until.is_(None), span.judged_until > as_of),
+    )
+    stmt = stmt.select_from(p).outerjoin(span, holding)
+    stmt = acc.join(stmt, p.account_id).where(
+        p.local_date >= ctx.start, p.local_date < ctx.end, p.local_date <= as_of
+    )
     if ctx.query.collector_id is not None:
         stmt = stmt.where(p.collector_id == ctx.query.collector_id)
     dims = {GroupKey.COLLECTOR: p.collector_id, **_time_dims(p.local_date), **acc.dims()}
@@ -534,40 +543,60 @@ def payment_owner(pay: Any = Payment) -> SqlExpr:
     return case((pay.source == "field", pay.collector_id), else_=last_assigned)
 
 
-def _payments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
+def _payments_source(
+    ctx: _Context, keys: tuple[GroupKey, ...], *, imported_only: bool = False
+) -> Iterator[Any] | None:
     pay = Payment
     acc = _AccountDims(ctx, keys)
     owner = payment_owner(pay)
-    stmt, names = _select(
-        amount_collected_field=_sum_money(case((pay.source == "field", pay.amount), else_=0)),
-        amount_recovered=_sum_money(pay.amount),
-    )
+    columns = {"amount_recovered": _sum_money(pay.amount)}
+    if not imported_only:
+        columns["amount_collected_field"] = _sum_money(
+            case((pay.source == "field", pay.amount), else_=0)
+        )
+    stmt, names = _select(**columns)
     stmt = acc.join(stmt.select_from(pay), pay.account_id).where(
         pay.local_date >= ctx.start, pay.local_date < ctx.end, countable_payment(pay)
     )
+    if imported_only:
+        stmt = stmt.where(pay.source != "field")
     if ctx.query.collector_id is not None:
         stmt = stmt.where(owner == ctx.query.collector_id)
     dims = {GroupKey.COLLECTOR: owner, **_time_dims(pay.local_date), **acc.dims()}
     return _stream(_grouped(stmt, dims, keys), keys, names)
 
 
+def _activity_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any]:
+    """Attempts, hours and field payments from the collector-day rollup."""
+    act = CollectorDayActivity
+    counts = {name: func.coalesce(func.sum(act.__table__.c[name]), 0) for name in _ACTIVITY_COUNTS}
+    stmt, names = _select(
+        **counts,
+        field_seconds=func.coalesce(func.sum(act.field_seconds), 0.0),
+        amount_collected_field=_sum_money(act.amount_collected_field),
+        amount_recovered=_sum_money(act.amount_collected_field),
+    )
+    stmt = stmt.select_from(act).where(act.local_date >= ctx.start, act.local_date < ctx.end)
+    if ctx.query.collector_id is not None:
+        stmt = stmt.where(act.collector_id == ctx.query.collector_id)
+    dims = {GroupKey.COLLECTOR: act.collector_id, **_time_dims(act.local_date)}
+    for sort_key, raw, partial in _stream(_grouped(stmt, dims, keys), keys, names):
+        partial["field_seconds"] = round(float(partial["field_seconds"]))
+        yield sort_key, raw, partial
+
+
 def fill_assignment_rows(ctx: _Context, keys: tuple[GroupKey, ...]) -> None:
     """Write one row per (group, assigned account) to a temporary table.
 
-    Whether an assignment was attempted (its collector attempted the account that day) is an
-    index probe per assignment, the costly part; doing it once here serves both the grouped
-    sums and the total row's distinct counts, which are then plain scans of the temp table.
+    Joining each assigned account's overdue balance at period start is the costly part; doing
+    it once here serves both the grouped sums and the total row's distinct counts, which are
+    then plain scans of the temp table.
     """
     _temp_metadata.create_all(db.session.connection(), checkfirst=True)
     db.session.execute(delete(assignment_rows))
-    a, v = Assignment, Visit
+    a = Assignment
     acc = _AccountDims(ctx, keys, with_overdue=True)
-    attempted = exists().where(
-        v.account_id == a.account_id,
-        v.local_date == a.date,
-        v.collector_id == a.collector_id,
-        v.disposition.is_not(None),
-    )
+    attempted = a.attempted.is_(True)
     planned = a.plan_id.is_not(None)
     dims = {GroupKey.COLLECTOR: a.collector_id, **_time_dims(a.date), **acc.dims()}
     per_account = acc.join(
@@ -648,7 +677,13 @@ def _positions_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any
     return _stream(_grouped(stmt, dims, keys), keys, names)
 
 
+def _imported_payments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
+    return _payments_source(ctx, keys, imported_only=True)
+
+
 _Source = Callable[[_Context, tuple[GroupKey, ...]], Iterator[Any] | None]
+# Keys the collector-day rollup can answer: every group is a set of whole collector-days.
+_ROLLUP_KEYS = frozenset({GroupKey.COLLECTOR, GroupKey.DAY, GroupKey.WEEK, GroupKey.MONTH})
 _SOURCES: tuple[_Source, ...] = (
     _visits_source,
     _promises_source,
@@ -656,10 +691,33 @@ _SOURCES: tuple[_Source, ...] = (
     _assignments_source,
     _positions_source,
 )
+_ROLLUP_SOURCES: tuple[_Source, ...] = (
+    _activity_source,
+    _promises_source,
+    _imported_payments_source,
+    _assignments_source,
+    _positions_source,
+)
+
+
+def _sources(keys: Iterable[GroupKey]) -> tuple[_Source, ...]:
+    """Rollup sources when every key is collector or time; the event tables otherwise."""
+    return _ROLLUP_SOURCES if set(keys) <= _ROLLUP_KEYS else _SOURCES
 
 
 # ---------------------------------------------------------------------------------------------
-# Promise status: the bounded streaming pass.
+# The materialised KPI state, kept as the events are written.
+#
+# * promise_status_spans: every status each promise takes as as_of moves on (kpi.status_spans),
+#   so a report judges promises for any as_of with a join instead of matching in Python;
+# * collector_day_activity: attempts, photos, check-in hours and field payments per collector
+#   and local day, so reports grouped by collector and time add up a few rows per day;
+# * assignments.attempted: whether the assignment's collector attempted the account that day.
+#
+# An ORM flush that writes visits, photos, promises, payments, assignments or the promise and
+# geo-verification settings refreshes what it touched in the same transaction (see
+# ``_refresh_after_flush``). Bulk Core writes do not pass through the ORM: their services call
+# ``refresh_promise_spans`` (payment imports) or ``rebuild_kpi_state`` (demo seed, bulk loads).
 
 
 def _cents(column: Any) -> SqlExpr:
@@ -671,27 +729,62 @@ def _money(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
 
-def judge_promises(ctx: _Context) -> int:
-    """Judge every promise made in the period and write the outcomes to the temp table.
+_CHUNK = 500
+_SPAN_ROWS = 2000
 
-    Reads, ordered by account, all promises and usable payments of the accounts that have a
-    promise in the period, so earlier promises still compete for payments (oldest first).
-    Memory holds one account's history plus one chunk of outcomes. Returns promises judged.
+
+@dataclass(frozen=True)
+class _StateRules:
+    """The settings the materialised state depends on."""
+
+    promises: PromiseRules
+    verify_radius_m: float
+
+
+def _state_rules(conn: Connection) -> _StateRules:
+    """Read on the given connection (the ORM session may be mid-flush)."""
+    row = conn.execute(
+        select(
+            AgencySettings.grace_days,
+            AgencySettings.kept_tolerance,
+            AgencySettings.verify_radius_m,
+        ).where(AgencySettings.id == 1)
+    ).first()
+    if row is None:
+        return _StateRules(PromiseRules(), 150.0)
+    return _StateRules(PromiseRules(row[0], Decimal(row[1])), float(row[2]))
+
+
+def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
+    ordered = sorted(values)
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
+
+
+def refresh_promise_spans(
+    conn: Connection, account_ids: Iterable[int] | None = None, rules: PromiseRules | None = None
+) -> int:
+    """Rewrite the status spans of every promise of these accounts (None: all accounts).
+
+    Reads the accounts' promises and usable payments ordered by account and judges one
+    account at a time (memory holds one account's history and a chunk of spans). Returns the
+    number of spans written.
     """
-    _temp_metadata.create_all(db.session.connection(), checkfirst=True)
-    db.session.execute(delete(promise_outcomes))
-    in_period = select(PromiseToPay.account_id).where(
-        PromiseToPay.local_date >= ctx.start, PromiseToPay.local_date < ctx.end
-    )
-    if ctx.query.collector_id is not None:
-        in_period = in_period.where(PromiseToPay.collector_id == ctx.query.collector_id)
-    scope = in_period.distinct().scalar_subquery()
-    as_of = ctx.query.as_of
+    rules = rules or _state_rules(conn).promises
+    if account_ids is None:
+        conn.execute(delete(PromiseStatusSpan))
+        return _write_spans(conn, None, rules)
+    written = 0
+    for chunk in _chunks(set(account_ids)):
+        of_accounts = select(PromiseToPay.id).where(PromiseToPay.account_id.in_(chunk))
+        conn.execute(delete(PromiseStatusSpan).where(PromiseStatusSpan.promise_id.in_(of_accounts)))
+        written += _write_spans(conn, chunk, rules)
+    return written
 
+
+def _write_spans(conn: Connection, account_ids: list[int] | None, rules: PromiseRules) -> int:
     p, inst = PromiseToPay, PromiseInstallment
-    # Promises made after the period never take a payment from an older one (oldest open
-    # promise first), so the history stops at the period's end.
-    promise_rows = _core(
+    promise_query = (
         select(
             p.account_id,
             p.id,
@@ -702,27 +795,30 @@ def judge_promises(ctx: _Context) -> int:
             _cents(inst.amount),
         )
         .outerjoin(inst, inst.promise_id == p.id)
-        .where(p.account_id.in_(scope), p.local_date < ctx.end, p.local_date <= as_of)
         .order_by(p.account_id, p.local_date, p.id, inst.seq)
-        .execution_options(yield_per=5000)
     )
     reversal = aliased(Payment)
     # An uncorrelated NOT IN is evaluated once; a correlated NOT EXISTS would scan the
     # payments table per payment (reverses_id is rarely set and not indexed).
     reversed_ids = select(reversal.reverses_id).where(reversal.reverses_id.is_not(None))
-    payment_rows = _core(
+    payment_query = (
         select(Payment.account_id, Payment.id, Payment.local_date, _cents(Payment.amount))
         .where(
-            Payment.account_id.in_(scope),
-            Payment.local_date <= as_of,
             Payment.amount > 0,
             Payment.reverses_id.is_(None),
             Payment.id.not_in(reversed_ids),
             countable_payment(Payment),
         )
         .order_by(Payment.account_id, Payment.local_date, Payment.id)
-        .execution_options(yield_per=5000)
     )
+    if account_ids is not None:
+        promise_query = promise_query.where(p.account_id.in_(account_ids))
+        payment_query = payment_query.where(Payment.account_id.in_(account_ids))
+    else:
+        with_promise = select(p.account_id).distinct().scalar_subquery()
+        payment_query = payment_query.where(Payment.account_id.in_(with_promise))
+    promise_rows = conn.execute(promise_query.execution_options(yield_per=5000))
+    payment_rows = conn.execute(payment_query.execution_options(yield_per=5000))
     payments_by_account = itertools.groupby(payment_rows, key=lambda r: r[0])
     pending_payments: tuple[int, list[Any]] | None = None
 
@@ -742,7 +838,7 @@ def judge_promises(ctx: _Context) -> int:
             if acc_id == account_id:
                 return [PaymentEvent(r[1], r[0], r[2], _money(r[3])) for r in found]
 
-    judged = 0
+    written = 0
     chunk: list[dict[str, Any]] = []
     try:
         for account_id, rows in itertools.groupby(promise_rows, key=lambda r: r[0]):
@@ -750,27 +846,27 @@ def judge_promises(ctx: _Context) -> int:
                 _promise_of(account_id, promise_id, list(parts))
                 for promise_id, parts in itertools.groupby(rows, key=lambda r: r[1])
             ]
-            for outcome in judge_account(promises, payments_of(account_id), as_of, ctx.rules):
-                made_on = outcome.promise.created_on
-                if not ctx.start <= made_on < ctx.end:
-                    continue
+            for span in status_spans(promises, payments_of(account_id), rules):
                 chunk.append(
                     {
-                        "promise_id": outcome.promise.promise_id,
-                        "status": outcome.status.value,
-                        "amount_matched": outcome.amount_matched,
+                        "promise_id": span.promise.promise_id,
+                        "judged_from": span.judged_from,
+                        "judged_until": span.judged_until,
+                        "status": span.status.value,
+                        "amount_matched": span.amount_matched,
                     }
                 )
-                judged += 1
-            if len(chunk) >= _OUTCOME_CHUNK:
-                db.session.execute(insert(promise_outcomes), chunk)
+            if len(chunk) >= _SPAN_ROWS:
+                conn.execute(insert(PromiseStatusSpan), chunk)
+                written += len(chunk)
                 chunk = []
         if chunk:
-            db.session.execute(insert(promise_outcomes), chunk)
+            conn.execute(insert(PromiseStatusSpan), chunk)
+            written += len(chunk)
     finally:
         promise_rows.close()
         payment_rows.close()
-    return judged
+    return written
 
 
 def _promise_of(account_id: int, promise_id: int, parts: list[Any]) -> Promise:
@@ -781,6 +877,177 @@ def _promise_of(account_id: int, promise_id: int, parts: list[Any]) -> Promise:
     else:
         installments = tuple(Installment(r[5], _money(r[6])) for r in parts)
     return Promise(promise_id, account_id, first[2], installments)
+
+
+def refresh_collector_days(
+    conn: Connection,
+    days: Iterable[tuple[date, int]] | None = None,
+    verify_radius_m: float | None = None,
+) -> None:
+    """Rewrite the activity rollup of these (local day, collector id) pairs (None: all)."""
+    radius = verify_radius_m if verify_radius_m is not None else _state_rules(conn).verify_radius_m
+    act = CollectorDayActivity
+    if days is None:
+        conn.execute(delete(act))
+        _insert_collector_days(conn, None, radius)
+        return
+    for chunk in _chunks(set(days)):
+        conn.execute(delete(act).where(tuple_(act.local_date, act.collector_id).in_(chunk)))
+        _insert_collector_days(conn, chunk, radius)
+
+
+def _insert_collector_days(
+    conn: Connection, days: list[tuple[date, int]] | None, radius: float
+) -> None:
+    v, pay = Visit, Payment
+
+    def reaching(level: FunnelLevel) -> SqlExpr:
+        return _count_if(v.disposition.in_(sorted(dispositions_reaching(level))))
+
+    zero: SqlExpr = literal_column("0")
+    visits = select(
+        v.local_date.label("local_date"),
+        v.collector_id.label("collector_id"),
+        func.count().label("attempts"),
+        reaching(FunnelLevel.CONNECTION).label("connections"),
+        reaching(FunnelLevel.CONTACT).label("contacts"),
+        reaching(FunnelLevel.DIRECT_CONTACT).label("direct_contacts"),
+        reaching(FunnelLevel.PROMISE).label("promises"),
+        _count_if(v.lat.is_not(None)).label("attempts_with_position"),
+        _count_if(and_(v.lat.is_not(None), v.distance_m <= radius)).label("attempts_geo_verified"),
+        _count_if(exists().where(Photo.visit_id == v.id)).label("attempts_with_photo"),
+        seconds_between(func.min(v.checked_in_at), func.max(v.checked_in_at)).label(
+            "field_seconds"
+        ),
+        zero.label("amount_collected_field"),
+    ).where(v.disposition.is_not(None))
+    field_payments = select(
+        pay.local_date.label("local_date"),
+        pay.collector_id.label("collector_id"),
+        *[zero.label(name) for name in _ACTIVITY_COUNTS],
+        literal_column("0.0").label("field_seconds"),
+        func.sum(_cents(pay.amount)).label("amount_collected_field"),
+    ).where(pay.source == "field", pay.collector_id.is_not(None), countable_payment(pay))
+    if days is not None:
+        visits = visits.where(tuple_(v.local_date, v.collector_id).in_(days))
+        field_payments = field_payments.where(tuple_(pay.local_date, pay.collector_id).in_(days))
+    both = union_all(
+        visits.group_by(v.local_date, v.collector_id),
+        field_payments.group_by(pay.local_date, pay.collector_id),
+    ).subquery()
+    columns = ["local_date", "collector_id", *_ACTIVITY_COUNTS, "field_seconds"]
+    rows = select(
+        both.c.local_date,
+        both.c.collector_id,
+        *[func.sum(both.c[name]) for name in [*_ACTIVITY_COUNTS, "field_seconds"]],
+        func.sum(both.c.amount_collected_field),
+    ).group_by(both.c.local_date, both.c.collector_id)
+    conn.execute(
+        insert(CollectorDayActivity).from_select([*columns, "amount_collected_field"], rows)
+    )
+
+
+_ACTIVITY_COUNTS = (
+    "attempts",
+    "connections",
+    "contacts",
+    "direct_contacts",
+    "promises",
+    "attempts_with_position",
+    "attempts_geo_verified",
+    "attempts_with_photo",
+)
+
+
+def refresh_attempted(
+    conn: Connection, keys: Iterable[tuple[int, date, int]] | None = None
+) -> None:
+    """Recompute ``assignments.attempted`` for these (account, day, collector) keys (None: all)."""
+    a, v = Assignment, Visit
+    attempted = exists().where(
+        v.account_id == a.account_id,
+        v.local_date == a.date,
+        v.collector_id == a.collector_id,
+        v.disposition.is_not(None),
+    )
+    if keys is None:
+        conn.execute(update(a).values(attempted=attempted))
+        return
+    for chunk in _chunks(set(keys)):
+        conn.execute(
+            update(a)
+            .where(tuple_(a.account_id, a.date, a.collector_id).in_(chunk))
+            .values(attempted=attempted)
+        )
+
+
+def rebuild_kpi_state(conn: Connection | None = None) -> None:
+    """Rewrite all of the materialised KPI state (after bulk writes or a settings change)."""
+    conn = conn or db.session.connection()
+    rules = _state_rules(conn)
+    refresh_promise_spans(conn, None, rules.promises)
+    refresh_collector_days(conn, None, rules.verify_radius_m)
+    refresh_attempted(conn, None)
+
+
+_STATE_SETTINGS = ("grace_days", "kept_tolerance", "verify_radius_m")
+
+
+def _refresh_after_flush(session: Session, _context: Any) -> None:
+    """Refresh the KPI state for what this flush wrote (new, changed or deleted rows)."""
+    touched = [*session.new, *session.dirty, *session.deleted]
+    accounts: set[int] = set()
+    promise_ids: set[int] = set()
+    receipts: set[str] = set()
+    days: set[tuple[date, int]] = set()
+    visit_ids: set[int] = set()
+    keys: set[tuple[int, date, int]] = set()
+    rebuild = False
+    for obj in touched:
+        if isinstance(obj, PromiseToPay | Payment):
+            accounts.add(obj.account_id)
+        if isinstance(obj, Payment):
+            if obj.receipt_number:
+                receipts.add(obj.receipt_number)
+            if obj.source == "field" and obj.collector_id is not None:
+                days.add((obj.local_date, obj.collector_id))
+        elif isinstance(obj, PromiseInstallment):
+            promise_ids.add(obj.promise_id)
+        elif isinstance(obj, Visit):
+            days.add((obj.local_date, obj.collector_id))
+            keys.add((obj.account_id, obj.local_date, obj.collector_id))
+        elif isinstance(obj, Photo) and obj.visit_id is not None:
+            visit_ids.add(obj.visit_id)
+        elif isinstance(obj, Assignment):
+            keys.add((obj.account_id, obj.date, obj.collector_id))
+        elif isinstance(obj, AgencySettings):
+            changed: Any = inspect(obj).attrs
+            rebuild = rebuild or any(changed[n].history.has_changes() for n in _STATE_SETTINGS)
+    if not (accounts or promise_ids or days or visit_ids or keys or rebuild):
+        return
+    conn = session.connection()
+    if rebuild:
+        rebuild_kpi_state(conn)
+        return
+    for chunk in _chunks(promise_ids):
+        found = select(PromiseToPay.account_id).where(PromiseToPay.id.in_(chunk))
+        accounts.update(conn.execute(found).scalars())
+    for chunk in _chunks(receipts):
+        # An import repeating a field receipt stops counting once the field payment exists.
+        found = select(Payment.account_id).where(Payment.receipt_number.in_(chunk))
+        accounts.update(conn.execute(found).scalars())
+    for chunk in _chunks(visit_ids):
+        pairs = select(Visit.local_date, Visit.collector_id).where(Visit.id.in_(chunk))
+        days.update((d, c) for d, c in conn.execute(pairs))
+    if accounts:
+        refresh_promise_spans(conn, accounts)
+    if days:
+        refresh_collector_days(conn, days)
+    if keys:
+        refresh_attempted(conn, keys)
+
+
+event.listen(Session, "after_flush", _refresh_after_flush)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -870,20 +1137,19 @@ def build_report(query: ReportQuery) -> Iterator[ReportRow]:
     """
     ctx = _context(query)
     _tune_for_reports()
-    judge_promises(ctx)
     fill_assignment_rows(ctx, query.group_by)
     labels = _Labels()
     keys = query.group_by
     no_km = GroupKey.PORTFOLIO in keys or GroupKey.BUCKET in keys
     running = GroupTotals()
     if keys:
-        streams = [s for s in (src(ctx, keys) for src in _SOURCES) if s is not None]
+        streams = [s for s in (src(ctx, keys) for src in _sources(keys)) if s is not None]
         merged = heapq.merge(*streams, key=lambda item: item[0])
         for _, items in itertools.groupby(merged, key=lambda item: item[0]):
             group = list(items)
             partial: dict[str, Any] = {}
             for _, _, part in group:
-                partial.update(part)
+                _add_into(partial, part)
             totals = _totals(partial)
             running = running + totals
             measures = compute_measures(totals)
@@ -897,16 +1163,22 @@ def build_report(query: ReportQuery) -> Iterator[ReportRow]:
     )
 
 
+def _add_into(partial: dict[str, Any], part: Mapping[str, Any]) -> None:
+    """Add one source's sums for a group (two sources may share a measure, e.g. payments)."""
+    for name, value in part.items():
+        partial[name] = value if partial.get(name) is None else partial[name] + value
+
+
 def _total_row(ctx: _Context, running: GroupTotals, *, grouped: bool, no_km: bool) -> GroupTotals:
     """The total: sums of the groups, with distinct counts (and km if ungrouped) re-queried."""
-    needed: list[_Source] = [s for s in _SOURCES if s is not _assignments_source]
+    needed: list[_Source] = [s for s in _sources(()) if s is not _assignments_source]
     if grouped:
         needed = [_positions_source] if no_km else []
     partial = {f.name: getattr(running, f.name) for f in fields(GroupTotals)} if grouped else {}
     for source in needed:
         stream = source(ctx, ())
         for _, _, part in stream or ():
-            partial.update(part)
+            _add_into(partial, part)
     partial.update(_assignments_total())
     return _totals(partial)
 

@@ -22,7 +22,7 @@ from server.models import (
     PromiseToPay,
     Visit,
 )
-from server.services.reporting import ReportQuery, build_report
+from server.services.reporting import ReportQuery, build_report, rebuild_kpi_state
 from server.services.settings import local_date_of
 
 START = date(2026, 11, 2)
@@ -95,6 +95,8 @@ class World:
             Position,
         ):
             db.session.execute(delete(model))
+        # Bulk deletes bypass the ORM flush that keeps the KPI state; the inserts below do not.
+        rebuild_kpi_state()
         for c, a, d, minute, disposition, dist, photo, due, cents in events["visits"]:
             moment = datetime(2026, 11, 2, tzinfo=UTC) + timedelta(days=d, minutes=minute)
             visit = Visit(
