@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 04:53:53.989969
+Create Date: 2026-11-27 05:06:50.434217
 
 """
 
@@ -253,7 +253,7 @@ def upgrade():
         sa.Column("window_end", server.models.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("locked", sa.Boolean(), nullable=False),
-        sa.Column("attempted", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("attempted", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
         sa.Column("created_at", server.models.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", server.models.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE"),
@@ -287,6 +287,20 @@ def upgrade():
         sa.Column("attempts_with_photo", sa.Integer(), nullable=False),
         sa.Column("field_seconds", sa.Float(), nullable=False),
         sa.Column("amount_collected_field", server.models.types.Money(), nullable=False),
+        sa.ForeignKeyConstraint(["collector_id"], ["collectors.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("local_date", "collector_id"),
+    )
+    op.create_table(
+        "collector_day_assignments",
+        sa.Column("local_date", sa.Date(), nullable=False),
+        sa.Column("collector_id", sa.Integer(), nullable=False),
+        sa.Column("accounts_assigned", sa.Integer(), nullable=False),
+        sa.Column("accounts_attempted", sa.Integer(), nullable=False),
+        sa.Column("planned_stops", sa.Integer(), nullable=False),
+        sa.Column("planned_stops_attempted", sa.Integer(), nullable=False),
+        sa.Column("overdue_as_of", sa.Date(), nullable=True),
+        sa.Column("overdue_at_start", server.models.types.Money(), nullable=False),
+        sa.Column("accounts_without_snapshot", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(["collector_id"], ["collectors.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("local_date", "collector_id"),
     )
@@ -816,6 +830,7 @@ def downgrade():
 
     op.drop_table("contact_updates")
     op.drop_table("collector_zones")
+    op.drop_table("collector_day_assignments")
     op.drop_table("collector_day_activity")
     with op.batch_alter_table("assignments", schema=None) as batch_op:
         batch_op.drop_index("ix_assignments_kpi")

@@ -11,6 +11,7 @@ from server.models.tracking import CollectorLocation, FieldAlert, Position
 from server.models.users import Role, User
 from server.models.visits import (
     CollectorDayActivity,
+    CollectorDayAssignments,
     ContactUpdate,
     Note,
     Payment,
@@ -30,6 +31,7 @@ __all__ = [
     "AuditEntry",
     "Collector",
     "CollectorDayActivity",
+    "CollectorDayAssignments",
     "CollectorLocation",
     "ContactUpdate",
     "Deposit",

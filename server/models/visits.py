@@ -129,6 +129,30 @@ class CollectorDayActivity(db.Model):  # type: ignore[name-defined,misc]
     amount_collected_field: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
 
 
+class CollectorDayAssignments(db.Model):  # type: ignore[name-defined,misc]
+    """One collector's assignments on one local day, added up per distinct account.
+
+    ``overdue_at_start`` sums each account's overdue balance at its latest snapshot on or
+    before the day; a report starting on ``from`` may use it when the latest snapshot date on
+    or before ``from`` is ``overdue_as_of`` (no snapshot in between) and every account had a
+    snapshot (``accounts_without_snapshot`` is 0). Kept by server.services.reporting.
+    """
+
+    __tablename__ = "collector_day_assignments"
+
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    collector_id: Mapped[int] = mapped_column(
+        ForeignKey("collectors.id", ondelete="CASCADE"), primary_key=True
+    )
+    accounts_assigned: Mapped[int] = mapped_column(default=0)
+    accounts_attempted: Mapped[int] = mapped_column(default=0)
+    planned_stops: Mapped[int] = mapped_column(default=0)
+    planned_stops_attempted: Mapped[int] = mapped_column(default=0)
+    overdue_as_of: Mapped[date | None] = mapped_column(Date)
+    overdue_at_start: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    accounts_without_snapshot: Mapped[int] = mapped_column(default=0)
+
+
 class PromiseInstallment(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "promise_installments"
 

@@ -467,6 +467,8 @@ def import_portfolio(
     ]
     for start in range(0, len(snapshots), 5000):
         db.session.execute(insert(AccountSnapshot), snapshots[start : start + 5000])
+    # A bulk insert bypasses the ORM flush that keeps the KPI rollup's overdue balances.
+    reporting.refresh_assignment_days(db.session.connection(), since=as_of)
 
     record.created_count, record.updated_count = report.created, report.updated
     record.unchanged_count, record.rejected_count = report.unchanged, report.rejected

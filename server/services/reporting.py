@@ -104,6 +104,7 @@ from server.models import (
     Assignment,
     Collector,
     CollectorDayActivity,
+    CollectorDayAssignments,
     Payment,
     Photo,
     Portfolio,
@@ -332,6 +333,8 @@ class _Context:
     query: ReportQuery
     rules: PromiseRules
     verify_radius_m: float
+    # False: every measure from the event tables (the reference the rollups must equal).
+    rollups: bool = True
 
     @property
     def start(self) -> date:
@@ -677,6 +680,109 @@ def _positions_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any
     return _stream(_grouped(stmt, dims, keys), keys, names)
 
 
+def _day_rollup(ctx: _Context, keys: Iterable[GroupKey]) -> bool:
+    """Whether every group is one collector-day, so the assignment rollup's distinct counts
+    are the group's."""
+    chosen = set(keys)
+    return ctx.rollups and {GroupKey.COLLECTOR, GroupKey.DAY} <= chosen <= _ROLLUP_KEYS
+
+
+def _overdue_covered(ctx: _Context) -> SqlExpr:
+    """Rollup rows whose overdue balance is the one at the report's start (see the model)."""
+    t = CollectorDayAssignments
+    latest_day = db.session.execute(
+        select(func.max(AccountSnapshot.as_of)).where(AccountSnapshot.as_of <= ctx.start)
+    ).scalar()
+    return and_(t.overdue_as_of.is_not_distinct_from(latest_day), t.accounts_without_snapshot == 0)
+
+
+def _assignment_days_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any]:
+    """Assigned and attempted accounts, planned stops and (where it holds) the overdue balance
+    at period start, from the collector-day assignment rollup."""
+    t = CollectorDayAssignments
+    covered = _overdue_covered(ctx)
+    stmt, names = _select(
+        accounts_assigned=func.coalesce(func.sum(t.accounts_assigned), 0),
+        accounts_attempted=func.coalesce(func.sum(t.accounts_attempted), 0),
+        planned_stops=func.coalesce(func.sum(t.planned_stops), 0),
+        planned_stops_attempted=func.coalesce(func.sum(t.planned_stops_attempted), 0),
+        overdue_at_start=_sum_money(case((covered, t.overdue_at_start), else_=0)),
+    )
+    stmt = stmt.select_from(t).where(t.local_date >= ctx.start, t.local_date < ctx.end)
+    if ctx.query.collector_id is not None:
+        stmt = stmt.where(t.collector_id == ctx.query.collector_id)
+    dims = {GroupKey.COLLECTOR: t.collector_id, **_time_dims(t.local_date)}
+    return _stream(_grouped(stmt, dims, keys), keys, names)
+
+
+def _uncovered_overdue_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
+    """The overdue balance at period start of the collector-days the rollup cannot answer
+    (a snapshot inside the period, or accounts without one), from the assignments."""
+    t, a = CollectorDayAssignments, Assignment
+    uncovered = select(t.local_date, t.collector_id).where(
+        t.local_date >= ctx.start, t.local_date < ctx.end, ~_overdue_covered(ctx)
+    )
+    if ctx.query.collector_id is not None:
+        uncovered = uncovered.where(t.collector_id == ctx.query.collector_id)
+    if db.session.execute(uncovered.limit(1)).first() is None:
+        return None
+    acc = _AccountDims(ctx, keys, with_overdue=True)
+    dims = {GroupKey.COLLECTOR: a.collector_id, **_time_dims(a.date)}
+    per_account = (
+        acc.join(
+            select(
+                *[dims[k].label(f"k{i}") for i, k in enumerate(keys)],
+                func.max(acc.overdue_at_start()).label("overdue"),
+            ).select_from(a),
+            a.account_id,
+        )
+        .where(a.status != "removed", tuple_(a.date, a.collector_id).in_(uncovered))
+        .group_by(*_key_refs(len(keys)), a.account_id)
+        .subquery()
+    )
+    stmt, names = _select(overdue_at_start=_sum_money(per_account.c.overdue))
+    stmt = stmt.select_from(per_account).add_columns(
+        *[per_account.c[f"k{i}"].label(f"k{i}") for i in range(len(keys))]
+    )
+    return _stream(_group_and_order(stmt, len(keys)), keys, names)
+
+
+def _assignments_period_total(ctx: _Context) -> dict[str, Any]:
+    """Distinct accounts assigned and attempted in the period, planned stops, and the
+    distinct accounts' overdue balance at period start, straight from the assignments."""
+    a, snap, account = Assignment, aliased(AccountSnapshot), aliased(Account)
+    planned = a.plan_id.is_not(None)
+    per_account = select(
+        a.account_id.label("account_id"),
+        func.max(case((a.attempted.is_(True), 1), else_=0)).label("attempted"),
+        _count_if(planned).label("planned"),
+        _count_if(and_(planned, a.attempted.is_(True))).label("planned_attempted"),
+    ).where(a.date >= ctx.start, a.date < ctx.end, a.status != "removed")
+    if ctx.query.collector_id is not None:
+        per_account = per_account.where(a.collector_id == ctx.query.collector_id)
+    rows = per_account.group_by(a.account_id).subquery()
+    at_start = (
+        select(_cents(snap.overdue_balance))
+        .where(snap.account_id == rows.c.account_id, snap.as_of <= ctx.start)
+        .order_by(snap.as_of.desc(), snap.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    current = (
+        select(_cents(account.overdue_balance))
+        .where(account.id == rows.c.account_id)
+        .scalar_subquery()
+    )
+    stmt, names = _select(
+        accounts_assigned=func.count(),
+        accounts_attempted=func.coalesce(func.sum(rows.c.attempted), 0),
+        planned_stops=func.coalesce(func.sum(rows.c.planned), 0),
+        planned_stops_attempted=func.coalesce(func.sum(rows.c.planned_attempted), 0),
+        overdue_at_start=_sum_money(func.coalesce(at_start, current)),
+    )
+    return dict(zip(names, _core(stmt.select_from(rows)).one(), strict=True))
+
+
 def _imported_payments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
     return _payments_source(ctx, keys, imported_only=True)
 
@@ -700,9 +806,21 @@ _ROLLUP_SOURCES: tuple[_Source, ...] = (
 )
 
 
-def _sources(keys: Iterable[GroupKey]) -> tuple[_Source, ...]:
+_DAY_ROLLUP_SOURCES: tuple[_Source, ...] = (
+    _activity_source,
+    _promises_source,
+    _imported_payments_source,
+    _assignment_days_source,
+    _uncovered_overdue_source,
+    _positions_source,
+)
+
+
+def _sources(ctx: _Context, keys: Iterable[GroupKey]) -> tuple[_Source, ...]:
     """Rollup sources when every key is collector or time; the event tables otherwise."""
-    return _ROLLUP_SOURCES if set(keys) <= _ROLLUP_KEYS else _SOURCES
+    if _day_rollup(ctx, keys):
+        return _DAY_ROLLUP_SOURCES
+    return _ROLLUP_SOURCES if ctx.rollups and set(keys) <= _ROLLUP_KEYS else _SOURCES
 
 
 # ---------------------------------------------------------------------------------------------
@@ -981,6 +1099,84 @@ def refresh_attempted(
         )
 
 
+def refresh_assignment_days(
+    conn: Connection,
+    days: Iterable[tuple[date, int]] | None = None,
+    *,
+    since: date | None = None,
+) -> None:
+    """Rewrite the assignment rollup of these (local day, collector id) pairs, or of every day
+    on or after ``since`` (a new snapshot changes the overdue of those days); neither: all."""
+    t, a = CollectorDayAssignments, Assignment
+    if days is None:
+        if since is None:
+            conn.execute(delete(t))
+            _insert_assignment_days(conn, [])
+        else:
+            conn.execute(delete(t).where(t.local_date >= since))
+            _insert_assignment_days(conn, [a.date >= since])
+        return
+    for chunk in _chunks(set(days)):
+        conn.execute(delete(t).where(tuple_(t.local_date, t.collector_id).in_(chunk)))
+        _insert_assignment_days(conn, [tuple_(a.date, a.collector_id).in_(chunk)])
+
+
+def _insert_assignment_days(conn: Connection, where: list[SqlExpr]) -> None:
+    a, snap = Assignment, aliased(AccountSnapshot)
+    planned = a.plan_id.is_not(None)
+    per_account = (
+        select(
+            a.date.label("day"),
+            a.collector_id.label("collector_id"),
+            a.account_id.label("account_id"),
+            func.max(case((a.attempted.is_(True), 1), else_=0)).label("attempted"),
+            _count_if(planned).label("planned"),
+            _count_if(and_(planned, a.attempted.is_(True))).label("planned_attempted"),
+        )
+        .where(a.status != "removed", *where)
+        .group_by(a.date, a.collector_id, a.account_id)
+        .subquery()
+    )
+    # The latest snapshot on or before the day is also the latest on or before any report
+    # start with the same latest snapshot date (no snapshot in between).
+    overdue = (
+        select(_cents(snap.overdue_balance))
+        .where(snap.account_id == per_account.c.account_id, snap.as_of <= per_account.c.day)
+        .order_by(snap.as_of.desc(), snap.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = select(*per_account.c, overdue.label("overdue")).subquery()
+    latest_day = (
+        select(func.max(AccountSnapshot.as_of))
+        .where(AccountSnapshot.as_of <= rows.c.day)
+        .scalar_subquery()
+    )
+    stmt = select(
+        rows.c.day,
+        rows.c.collector_id,
+        func.count(),
+        func.sum(rows.c.attempted),
+        func.sum(rows.c.planned),
+        func.sum(rows.c.planned_attempted),
+        latest_day,
+        func.coalesce(func.sum(rows.c.overdue), 0),
+        _count_if(rows.c.overdue.is_(None)),
+    ).group_by(rows.c.day, rows.c.collector_id)
+    targets = [
+        "local_date",
+        "collector_id",
+        "accounts_assigned",
+        "accounts_attempted",
+        "planned_stops",
+        "planned_stops_attempted",
+        "overdue_as_of",
+        "overdue_at_start",
+        "accounts_without_snapshot",
+    ]
+    conn.execute(insert(CollectorDayAssignments).from_select(targets, stmt))
+
+
 def rebuild_kpi_state(conn: Connection | None = None) -> None:
     """Rewrite all of the materialised KPI state (after bulk writes or a settings change)."""
     conn = conn or db.session.connection()
@@ -988,6 +1184,7 @@ def rebuild_kpi_state(conn: Connection | None = None) -> None:
     refresh_promise_spans(conn, None, rules.promises)
     refresh_collector_days(conn, None, rules.verify_radius_m)
     refresh_attempted(conn, None)
+    refresh_assignment_days(conn)
 
 
 _STATE_SETTINGS = ("grace_days", "kept_tolerance", "verify_radius_m")
@@ -1002,6 +1199,7 @@ def _refresh_after_flush(session: Session, _context: Any) -> None:
     days: set[tuple[date, int]] = set()
     visit_ids: set[int] = set()
     keys: set[tuple[int, date, int]] = set()
+    snapshots_since: date | None = None
     rebuild = False
     for obj in touched:
         if isinstance(obj, PromiseToPay | Payment):
@@ -1020,10 +1218,13 @@ def _refresh_after_flush(session: Session, _context: Any) -> None:
             visit_ids.add(obj.visit_id)
         elif isinstance(obj, Assignment):
             keys.add((obj.account_id, obj.date, obj.collector_id))
+        elif isinstance(obj, AccountSnapshot):
+            if snapshots_since is None or obj.as_of < snapshots_since:
+                snapshots_since = obj.as_of
         elif isinstance(obj, AgencySettings):
             changed: Any = inspect(obj).attrs
             rebuild = rebuild or any(changed[n].history.has_changes() for n in _STATE_SETTINGS)
-    if not (accounts or promise_ids or days or visit_ids or keys or rebuild):
+    if not (accounts or promise_ids or days or visit_ids or keys or snapshots_since or rebuild):
         return
     conn = session.connection()
     if rebuild:
@@ -1045,6 +1246,9 @@ def _refresh_after_flush(session: Session, _context: Any) -> None:
         refresh_collector_days(conn, days)
     if keys:
         refresh_attempted(conn, keys)
+        refresh_assignment_days(conn, {(day, collector) for _, day, collector in keys})
+    if snapshots_since is not None:
+        refresh_assignment_days(conn, since=snapshots_since)
 
 
 event.listen(Session, "after_flush", _refresh_after_flush)
@@ -1123,27 +1327,29 @@ def _present(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _context(query: ReportQuery) -> _Context:
+def _context(query: ReportQuery, rollups: bool = True) -> _Context:
     settings = get_settings()
     rules = PromiseRules(settings.grace_days, Decimal(settings.kept_tolerance))
-    return _Context(query, rules, float(settings.verify_radius_m))
+    return _Context(query, rules, float(settings.verify_radius_m), rollups)
 
 
-def build_report(query: ReportQuery) -> Iterator[ReportRow]:
+def build_report(query: ReportQuery, *, rollups: bool = True) -> Iterator[ReportRow]:
     """Stream the report's group rows in key order, then its total row.
 
-    The promise pass runs first (in the caller's transaction); every source then streams its
-    ordered groups and they are merged row by row.
+    Every source streams its ordered groups and they are merged row by row. ``rollups=False``
+    reads the event tables only (the tests' and the benchmark's reference); the promise status
+    spans are used either way.
     """
-    ctx = _context(query)
+    ctx = _context(query, rollups)
     _tune_for_reports()
-    fill_assignment_rows(ctx, query.group_by)
+    if not _day_rollup(ctx, query.group_by):
+        fill_assignment_rows(ctx, query.group_by)
     labels = _Labels()
     keys = query.group_by
     no_km = GroupKey.PORTFOLIO in keys or GroupKey.BUCKET in keys
     running = GroupTotals()
     if keys:
-        streams = [s for s in (src(ctx, keys) for src in _sources(keys)) if s is not None]
+        streams = [s for s in (src(ctx, keys) for src in _sources(ctx, keys)) if s is not None]
         merged = heapq.merge(*streams, key=lambda item: item[0])
         for _, items in itertools.groupby(merged, key=lambda item: item[0]):
             group = list(items)
@@ -1158,7 +1364,7 @@ def build_report(query: ReportQuery) -> Iterator[ReportRow]:
             yield ReportRow(labels.keys(keys, group[0][1]), _present(measures))
     yield ReportRow(
         dict.fromkeys(key_columns(keys)),
-        _present(compute_measures(_total_row(ctx, running, grouped=bool(keys), no_km=no_km))),
+        _present(compute_measures(_total_row(ctx, running, keys=keys, no_km=no_km))),
         is_total=True,
     )
 
@@ -1169,9 +1375,12 @@ def _add_into(partial: dict[str, Any], part: Mapping[str, Any]) -> None:
         partial[name] = value if partial.get(name) is None else partial[name] + value
 
 
-def _total_row(ctx: _Context, running: GroupTotals, *, grouped: bool, no_km: bool) -> GroupTotals:
+def _total_row(
+    ctx: _Context, running: GroupTotals, *, keys: tuple[GroupKey, ...], no_km: bool
+) -> GroupTotals:
     """The total: sums of the groups, with distinct counts (and km if ungrouped) re-queried."""
-    needed: list[_Source] = [s for s in _sources(()) if s is not _assignments_source]
+    grouped = bool(keys)
+    needed: list[_Source] = [s for s in _sources(ctx, ()) if s is not _assignments_source]
     if grouped:
         needed = [_positions_source] if no_km else []
     partial = {f.name: getattr(running, f.name) for f in fields(GroupTotals)} if grouped else {}
@@ -1179,7 +1388,9 @@ def _total_row(ctx: _Context, running: GroupTotals, *, grouped: bool, no_km: boo
         stream = source(ctx, ())
         for _, _, part in stream or ():
             _add_into(partial, part)
-    partial.update(_assignments_total())
+    partial.update(
+        _assignments_period_total(ctx) if _day_rollup(ctx, keys) else _assignments_total()
+    )
     return _totals(partial)
 
 
