@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 05:06:50.434217
+Create Date: 2026-11-27 05:27:53.714916
 
 """
 
@@ -404,6 +404,20 @@ def upgrade():
     with op.batch_alter_table("field_alerts", schema=None) as batch_op:
         batch_op.create_index(
             "ix_field_alerts_collector_raised", ["collector_id", "raised_at"], unique=False
+        )
+
+    op.create_table(
+        "imported_payments_days",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("local_date", sa.Date(), nullable=False),
+        sa.Column("collector_id", sa.Integer(), nullable=True),
+        sa.Column("amount_recovered", server.models.types.Money(), nullable=False),
+        sa.ForeignKeyConstraint(["collector_id"], ["collectors.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("imported_payments_days", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_imported_payments_days_date", ["local_date", "collector_id"], unique=False
         )
 
     op.create_table(
@@ -813,6 +827,10 @@ def downgrade():
     op.drop_table("media_uploads")
     op.drop_table("collector_locations")
     op.drop_table("applied_mutations")
+    with op.batch_alter_table("imported_payments_days", schema=None) as batch_op:
+        batch_op.drop_index("ix_imported_payments_days_date")
+
+    op.drop_table("imported_payments_days")
     with op.batch_alter_table("field_alerts", schema=None) as batch_op:
         batch_op.drop_index("ix_field_alerts_collector_raised")
 

@@ -153,6 +153,24 @@ class CollectorDayAssignments(db.Model):  # type: ignore[name-defined,misc]
     accounts_without_snapshot: Mapped[int] = mapped_column(default=0)
 
 
+class ImportedPaymentsDay(db.Model):  # type: ignore[name-defined,misc]
+    """Imported payments that count, added up per local day and credited collector.
+
+    The collector is the one the account was last assigned to on or before the payment's day
+    (None when it never was). Kept by server.services.reporting.
+    """
+
+    __tablename__ = "imported_payments_days"
+    __table_args__ = (Index("ix_imported_payments_days_date", "local_date", "collector_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    local_date: Mapped[date] = mapped_column(Date)
+    collector_id: Mapped[int | None] = mapped_column(
+        ForeignKey("collectors.id", ondelete="CASCADE")
+    )
+    amount_recovered: Mapped[Decimal] = mapped_column(Money)
+
+
 class PromiseInstallment(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "promise_installments"
 

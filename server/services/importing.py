@@ -687,9 +687,9 @@ def import_payments(
     if new_rows:
         db.session.execute(insert(Payment), new_rows)
         # A bulk insert bypasses the ORM flush that keeps promise statuses current.
-        reporting.refresh_promise_spans(
-            db.session.connection(), {row["account_id"] for row in new_rows}
-        )
+        connection = db.session.connection()
+        reporting.refresh_promise_spans(connection, {row["account_id"] for row in new_rows})
+        reporting.refresh_imported_days(connection, {row["local_date"] for row in new_rows})
     report.created = len(new_rows)
     record.created_count, record.unchanged_count = report.created, report.unchanged
     record.rejected_count = report.rejected

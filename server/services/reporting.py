@@ -22,11 +22,18 @@ one group and the total row is the sum of its groups for counts and amounts:
 
 Promise status needs per-promise payment matching (oldest open promise first), a sequential
 rule SQL expresses only with recursive queries that differ between SQLite and PostgreSQL. It is
-done instead in one bounded streaming pass: the promises and payments of the accounts with a
-promise in the period are read ordered by account, judged one account at a time with
-``kpi.promises`` and written in chunks to a temporary table, which the promise GROUP BY joins.
-Assignment rows (one per group and account, with the attempted flag) are likewise written once
-to a temporary table that serves both the grouped sums and the total's distinct counts.
+done in Python with ``kpi.status_spans`` when the account's promises or payments are written,
+not when a report runs: each promise gets one row per status it takes as ``as_of`` moves on,
+and a report joins the row holding its ``as_of`` (exact for any ``as_of``; see kpi/promises.py).
+
+Reports whose keys are only collector and time (day, week, month) read rollups kept beside the
+events (see "The materialised KPI state" below): attempts, photos, check-in hours and field
+payments per collector-day; with both collector and day among the keys, the assignments too
+(distinct accounts, plan completion, and the overdue balance at each account's latest snapshot
+on or before the day, used where that is the snapshot at the period's start). Other keys, and
+``build_report(..., rollups=False)``, read the event tables: assignment rows (one per group
+and account) are then written once to a temporary table that serves both the grouped sums and
+the total's distinct counts. The property tests hold both paths equal.
 """
 
 from __future__ import annotations
@@ -105,6 +112,7 @@ from server.models import (
     Collector,
     CollectorDayActivity,
     CollectorDayAssignments,
+    ImportedPaymentsDay,
     Payment,
     Photo,
     Portfolio,
@@ -546,23 +554,17 @@ def payment_owner(pay: Any = Payment) -> SqlExpr:
     return case((pay.source == "field", pay.collector_id), else_=last_assigned)
 
 
-def _payments_source(
-    ctx: _Context, keys: tuple[GroupKey, ...], *, imported_only: bool = False
-) -> Iterator[Any] | None:
+def _payments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
     pay = Payment
     acc = _AccountDims(ctx, keys)
     owner = payment_owner(pay)
-    columns = {"amount_recovered": _sum_money(pay.amount)}
-    if not imported_only:
-        columns["amount_collected_field"] = _sum_money(
-            case((pay.source == "field", pay.amount), else_=0)
-        )
-    stmt, names = _select(**columns)
+    stmt, names = _select(
+        amount_collected_field=_sum_money(case((pay.source == "field", pay.amount), else_=0)),
+        amount_recovered=_sum_money(pay.amount),
+    )
     stmt = acc.join(stmt.select_from(pay), pay.account_id).where(
         pay.local_date >= ctx.start, pay.local_date < ctx.end, countable_payment(pay)
     )
-    if imported_only:
-        stmt = stmt.where(pay.source != "field")
     if ctx.query.collector_id is not None:
         stmt = stmt.where(owner == ctx.query.collector_id)
     dims = {GroupKey.COLLECTOR: owner, **_time_dims(pay.local_date), **acc.dims()}
@@ -783,8 +785,15 @@ def _assignments_period_total(ctx: _Context) -> dict[str, Any]:
     return dict(zip(names, _core(stmt.select_from(rows)).one(), strict=True))
 
 
-def _imported_payments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
-    return _payments_source(ctx, keys, imported_only=True)
+def _imported_payments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any]:
+    """Imported payments from their per-day sums by credited collector."""
+    t = ImportedPaymentsDay
+    stmt, names = _select(amount_recovered=_sum_money(t.amount_recovered))
+    stmt = stmt.select_from(t).where(t.local_date >= ctx.start, t.local_date < ctx.end)
+    if ctx.query.collector_id is not None:
+        stmt = stmt.where(t.collector_id == ctx.query.collector_id)
+    dims = {GroupKey.COLLECTOR: t.collector_id, **_time_dims(t.local_date)}
+    return _stream(_grouped(stmt, dims, keys), keys, names)
 
 
 _Source = Callable[[_Context, tuple[GroupKey, ...]], Iterator[Any] | None]
@@ -830,12 +839,19 @@ def _sources(ctx: _Context, keys: Iterable[GroupKey]) -> tuple[_Source, ...]:
 #   so a report judges promises for any as_of with a join instead of matching in Python;
 # * collector_day_activity: attempts, photos, check-in hours and field payments per collector
 #   and local day, so reports grouped by collector and time add up a few rows per day;
-# * assignments.attempted: whether the assignment's collector attempted the account that day.
+# * assignments.attempted: whether the assignment's collector attempted the account that day;
+# * collector_day_assignments: distinct accounts assigned and attempted, planned stops and the
+#   overdue balance at the latest snapshot, per collector and local day;
+# * imported_payments_days: imported payments that count, per local day and credited collector.
 #
-# An ORM flush that writes visits, photos, promises, payments, assignments or the promise and
-# geo-verification settings refreshes what it touched in the same transaction (see
+# An ORM flush that writes visits, photos, promises, payments, assignments, snapshots or the
+# promise and geo-verification settings refreshes what it touched in the same transaction (see
 # ``_refresh_after_flush``). Bulk Core writes do not pass through the ORM: their services call
-# ``refresh_promise_spans`` (payment imports) or ``rebuild_kpi_state`` (demo seed, bulk loads).
+# ``refresh_promise_spans`` and ``refresh_imported_days`` (payment imports),
+# ``refresh_assignment_days`` (snapshot imports)
+# or ``rebuild_kpi_state`` (demo seed, bulk loads). Bulk Core deletes are not followed; whoever
+# issues them rebuilds. A refresh first locks the accounts' (collectors') rows, so that two
+# transactions refreshing the same ones take turns and the later one sees the earlier's rows.
 
 
 def _cents(column: Any) -> SqlExpr:
@@ -873,6 +889,15 @@ def _state_rules(conn: Connection) -> _StateRules:
     return _StateRules(PromiseRules(row[0], Decimal(row[1])), float(row[2]))
 
 
+def _lock(conn: Connection, model: Any, ids: Iterable[int]) -> None:
+    """Row locks (PostgreSQL; SQLite has one writer at a time) in id order: no deadlocks."""
+    wanted = sorted(set(ids))
+    if wanted:
+        conn.execute(
+            select(model.id).where(model.id.in_(wanted)).order_by(model.id).with_for_update()
+        ).all()
+
+
 def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
     ordered = sorted(values)
     for start in range(0, len(ordered), _CHUNK):
@@ -894,6 +919,7 @@ def refresh_promise_spans(
         return _write_spans(conn, None, rules)
     written = 0
     for chunk in _chunks(set(account_ids)):
+        _lock(conn, Account, chunk)
         of_accounts = select(PromiseToPay.id).where(PromiseToPay.account_id.in_(chunk))
         conn.execute(delete(PromiseStatusSpan).where(PromiseStatusSpan.promise_id.in_(of_accounts)))
         written += _write_spans(conn, chunk, rules)
@@ -1010,6 +1036,7 @@ def refresh_collector_days(
         _insert_collector_days(conn, None, radius)
         return
     for chunk in _chunks(set(days)):
+        _lock(conn, Collector, (collector for _, collector in chunk))
         conn.execute(delete(act).where(tuple_(act.local_date, act.collector_id).in_(chunk)))
         _insert_collector_days(conn, chunk, radius)
 
@@ -1117,6 +1144,7 @@ def refresh_assignment_days(
             _insert_assignment_days(conn, [a.date >= since])
         return
     for chunk in _chunks(set(days)):
+        _lock(conn, Collector, (collector for _, collector in chunk))
         conn.execute(delete(t).where(tuple_(t.local_date, t.collector_id).in_(chunk)))
         _insert_assignment_days(conn, [tuple_(a.date, a.collector_id).in_(chunk)])
 
@@ -1177,6 +1205,26 @@ def _insert_assignment_days(conn: Connection, where: list[SqlExpr]) -> None:
     conn.execute(insert(CollectorDayAssignments).from_select(targets, stmt))
 
 
+def refresh_imported_days(conn: Connection, days: Iterable[date] | None = None) -> None:
+    """Rewrite the imported-payment sums of these local days (None: all days)."""
+    t, pay = ImportedPaymentsDay, Payment
+    owner = payment_owner(pay)
+    rows = (
+        select(pay.local_date, owner.label("owner_id"), func.sum(_cents(pay.amount)))
+        .where(pay.source != "field", countable_payment(pay))
+        # By the output label: PostgreSQL would not match the repeated owner subquery.
+        .group_by(pay.local_date, literal_column("owner_id"))
+    )
+    targets = ["local_date", "collector_id", "amount_recovered"]
+    if days is None:
+        conn.execute(delete(t))
+        conn.execute(insert(t).from_select(targets, rows))
+        return
+    for chunk in _chunks(set(days)):
+        conn.execute(delete(t).where(t.local_date.in_(chunk)))
+        conn.execute(insert(t).from_select(targets, rows.where(pay.local_date.in_(chunk))))
+
+
 def rebuild_kpi_state(conn: Connection | None = None) -> None:
     """Rewrite all of the materialised KPI state (after bulk writes or a settings change)."""
     conn = conn or db.session.connection()
@@ -1185,6 +1233,7 @@ def rebuild_kpi_state(conn: Connection | None = None) -> None:
     refresh_collector_days(conn, None, rules.verify_radius_m)
     refresh_attempted(conn, None)
     refresh_assignment_days(conn)
+    refresh_imported_days(conn)
 
 
 _STATE_SETTINGS = ("grace_days", "kept_tolerance", "verify_radius_m")
@@ -1200,6 +1249,8 @@ def _refresh_after_flush(session: Session, _context: Any) -> None:
     visit_ids: set[int] = set()
     keys: set[tuple[int, date, int]] = set()
     snapshots_since: date | None = None
+    imported_days: set[date] = set()
+    reassigned: set[tuple[int, date]] = set()
     rebuild = False
     for obj in touched:
         if isinstance(obj, PromiseToPay | Payment):
@@ -1209,6 +1260,8 @@ def _refresh_after_flush(session: Session, _context: Any) -> None:
                 receipts.add(obj.receipt_number)
             if obj.source == "field" and obj.collector_id is not None:
                 days.add((obj.local_date, obj.collector_id))
+            elif obj.source != "field":
+                imported_days.add(obj.local_date)
         elif isinstance(obj, PromiseInstallment):
             promise_ids.add(obj.promise_id)
         elif isinstance(obj, Visit):
@@ -1218,13 +1271,20 @@ def _refresh_after_flush(session: Session, _context: Any) -> None:
             visit_ids.add(obj.visit_id)
         elif isinstance(obj, Assignment):
             keys.add((obj.account_id, obj.date, obj.collector_id))
+            reassigned.add((obj.account_id, obj.date))
         elif isinstance(obj, AccountSnapshot):
             if snapshots_since is None or obj.as_of < snapshots_since:
                 snapshots_since = obj.as_of
-        elif isinstance(obj, AgencySettings):
+        elif isinstance(obj, AgencySettings) and obj in session.dirty:
+            # A new settings row only writes the defaults the state was built with.
             changed: Any = inspect(obj).attrs
             rebuild = rebuild or any(changed[n].history.has_changes() for n in _STATE_SETTINGS)
-    if not (accounts or promise_ids or days or visit_ids or keys or snapshots_since or rebuild):
+    if (
+        not (
+            accounts or promise_ids or days or visit_ids or keys or snapshots_since or imported_days
+        )
+        and not rebuild
+    ):
         return
     conn = session.connection()
     if rebuild:
@@ -1235,8 +1295,19 @@ def _refresh_after_flush(session: Session, _context: Any) -> None:
         accounts.update(conn.execute(found).scalars())
     for chunk in _chunks(receipts):
         # An import repeating a field receipt stops counting once the field payment exists.
-        found = select(Payment.account_id).where(Payment.receipt_number.in_(chunk))
-        accounts.update(conn.execute(found).scalars())
+        repeats = select(Payment.account_id, Payment.local_date, Payment.source).where(
+            Payment.receipt_number.in_(chunk)
+        )
+        for account_id, day, source in conn.execute(repeats):
+            accounts.add(account_id)
+            if source != "field":
+                imported_days.add(day)
+    for account_id, day in reassigned:
+        # A new or changed assignment can change whom the account's later imports credit.
+        later = select(Payment.local_date).where(
+            Payment.account_id == account_id, Payment.local_date >= day, Payment.source != "field"
+        )
+        imported_days.update(conn.execute(later).scalars())
     for chunk in _chunks(visit_ids):
         pairs = select(Visit.local_date, Visit.collector_id).where(Visit.id.in_(chunk))
         days.update((d, c) for d, c in conn.execute(pairs))
@@ -1249,6 +1320,8 @@ def _refresh_after_flush(session: Session, _context: Any) -> None:
         refresh_assignment_days(conn, {(day, collector) for _, day, collector in keys})
     if snapshots_since is not None:
         refresh_assignment_days(conn, since=snapshots_since)
+    if imported_days:
+        refresh_imported_days(conn, imported_days)
 
 
 event.listen(Session, "after_flush", _refresh_after_flush)

@@ -8,6 +8,7 @@ write the stored state must equal a rebuild from scratch.
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from flask import Flask
@@ -19,6 +20,7 @@ from server.models import (
     Assignment,
     CollectorDayActivity,
     CollectorDayAssignments,
+    ImportedPaymentsDay,
     Payment,
     Portfolio,
     PromiseStatusSpan,
@@ -27,6 +29,7 @@ from server.models import (
 from server.services.demo import build_demo
 from server.services.importing import import_payments
 from server.services.reporting import rebuild_kpi_state
+from server.services.settings import update_settings
 
 DAY = date(2026, 11, 20)
 
@@ -50,7 +53,14 @@ def stored_state() -> tuple[list[Any], ...]:
             CollectorDayAssignments.local_date, CollectorDayAssignments.collector_id
         )
     ).all()
-    return spans, days, attempted, assigned
+    imported = db.session.execute(
+        select(
+            ImportedPaymentsDay.local_date,
+            ImportedPaymentsDay.collector_id,
+            ImportedPaymentsDay.amount_recovered,
+        ).order_by(ImportedPaymentsDay.local_date, ImportedPaymentsDay.collector_id)
+    ).all()
+    return spans, days, attempted, assigned, imported
 
 
 def assert_state_is_rebuilt_state() -> tuple[list[Any], ...]:
@@ -58,16 +68,16 @@ def assert_state_is_rebuilt_state() -> tuple[list[Any], ...]:
     rebuild_kpi_state()
     rebuilt = stored_state()
     db.session.rollback()
-    names = ("spans", "days", "attempted", "assigned")
+    names = ("spans", "days", "attempted", "assigned", "imported")
     for name, mine, fresh in zip(names, kept, rebuilt, strict=True):
         assert mine == fresh, name
     return kept
 
 
-def test_demo_seed_and_payment_import_keep_the_state(app: Flask) -> None:
+def test_demo_seed_imports_and_settings_keep_the_state(app: Flask) -> None:
     build_demo(seed=5, today=DAY, password="demo", accounts=150)
-    spans, days, attempted, assigned = assert_state_is_rebuilt_state()
-    assert spans and days and assigned and any(flag for _, flag in attempted)
+    spans, days, attempted, assigned, imported = assert_state_is_rebuilt_state()
+    assert spans and days and assigned and imported and any(flag for _, flag in attempted)
 
     # Payments for the accounts with the most promises, one of them repeating a field receipt.
     receipt = db.session.execute(
@@ -94,3 +104,7 @@ def test_demo_seed_and_payment_import_keep_the_state(app: Flask) -> None:
     assert report.created >= 3 and report.rejected == 0
     after, *_ = assert_state_is_rebuilt_state()
     assert after != spans  # the import changed some judgements, and they were rewritten
+
+    update_settings({"grace_days": 0, "kept_tolerance": Decimal("0.50"), "verify_radius_m": 40})
+    strict, strict_days, *_ = assert_state_is_rebuilt_state()
+    assert strict != after and strict_days != days
