@@ -1322,12 +1322,15 @@ def _refresh_after_flush(session: Session, _context: Any) -> None:
             accounts.add(account_id)
             if source != "field":
                 imported_days.add(day)
+    # A new or changed assignment can change whom the account's later imports credit.
+    earliest: dict[int, date] = {}
     for account_id, day in reassigned:
-        # A new or changed assignment can change whom the account's later imports credit.
-        later = select(Payment.local_date).where(
-            Payment.account_id == account_id, Payment.local_date >= day, Payment.source != "field"
+        earliest[account_id] = min(day, earliest.get(account_id, day))
+    for chunk in _chunks(earliest):
+        imports = select(Payment.account_id, Payment.local_date).where(
+            Payment.account_id.in_(chunk), Payment.source != "field"
         )
-        imported_days.update(conn.execute(later).scalars())
+        imported_days.update(d for a, d in conn.execute(imports) if d >= earliest[a])
     for chunk in _chunks(visit_ids):
         pairs = select(Visit.local_date, Visit.collector_id).where(Visit.id.in_(chunk))
         days.update((d, c) for d, c in conn.execute(pairs))
