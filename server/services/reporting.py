@@ -73,6 +73,7 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy.dialects.postgresql import distinct_on
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session, aliased
@@ -772,7 +773,7 @@ def _assignments_period_total(ctx: _Context) -> dict[str, Any]:
         latest = (
             select(snap.account_id, snap.overdue_balance)
             .where(snap.as_of <= ctx.start)
-            .distinct(snap.account_id)
+            .ext(distinct_on(snap.account_id))
             .order_by(snap.account_id, snap.as_of.desc(), snap.id.desc())
             .subquery()
         )
@@ -1407,7 +1408,8 @@ def _totals(partial: Mapping[str, Any]) -> GroupTotals:
     for name, raw in partial.items():
         convert = _TOTAL_TYPES.get(name)
         if convert is not None and raw is not None:
-            values[name] = raw if isinstance(raw, Decimal) else convert(raw)
+            # PostgreSQL sums bigints to numeric: counts come back as Decimal too.
+            values[name] = convert(raw)
     return GroupTotals(**values)
 
 
