@@ -43,9 +43,11 @@ from kpi.promises import (
     PromiseOutcome,
     PromiseRules,
     PromiseStatus,
+    StatusSpan,
     judge_account,
     judge_promise,
     match_payments,
+    status_spans,
 )
 
 __all__ = [
@@ -73,6 +75,7 @@ __all__ = [
     "PromiseOutcome",
     "PromiseRules",
     "PromiseStatus",
+    "StatusSpan",
     "Tally",
     "bucket_name",
     "bucket_rank",
@@ -87,6 +90,7 @@ __all__ = [
     "parse_disposition",
     "parse_group_by",
     "ratio",
+    "status_spans",
     "summarize",
     "week_label",
 ]

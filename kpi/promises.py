@@ -210,3 +210,43 @@ def judge_account(
     """Match and judge every promise of one account, in the order given."""
     matched = match_payments(promises, payments, as_of, rules)
     return [judge_promise(p, matched[p.promise_id], as_of, rules) for p in promises]
+
+
+@dataclass(frozen=True, slots=True)
+class StatusSpan:
+    """A promise's judgement for every ``as_of`` in ``[judged_from, judged_until)``.
+
+    ``judged_until`` is None for the last span (the status holds from then on). Before a
+    promise's first span it is pending.
+    """
+
+    promise: Promise
+    judged_from: date
+    judged_until: date | None
+    status: PromiseStatus
+    amount_matched: Decimal
+
+
+def status_spans(
+    promises: Sequence[Promise],
+    payments: Iterable[Payment],
+    rules: PromiseRules = PromiseRules(),
+) -> list[StatusSpan]:
+    """Every status each promise of one account takes as ``as_of`` moves forward.
+
+    Why this is exact for any ``as_of``: payments are matched in date order and a payment's
+    match depends only on earlier payments, so matching with every known payment and then
+    keeping those on or before ``as_of`` gives what ``match_payments`` gives for that
+    ``as_of``. A judgement then changes only when one more installment falls due (its due
+    date plus grace), so one span per installment says all there is, and a report can pick
+    the span holding its ``as_of`` in SQL.
+    """
+    matched = match_payments(promises, payments, date.max, rules)
+    spans: list[StatusSpan] = []
+    for promise in promises:
+        ends = [i.due_date + rules.grace for i in promise.installments]
+        for k, starts in enumerate(ends):
+            outcome = judge_promise(promise, matched[promise.promise_id], starts, rules)
+            until = ends[k + 1] if k + 1 < len(ends) else None
+            spans.append(StatusSpan(promise, starts, until, outcome.status, outcome.amount_matched))
+    return spans

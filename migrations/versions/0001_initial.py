@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 05:43:21.372289
+Create Date: 2026-11-27 06:05:58.889690
 
 """
 
@@ -253,6 +253,7 @@ def upgrade():
         sa.Column("window_end", server.models.types.UTCDateTime(timezone=True), nullable=True),
         sa.Column("status", sa.String(length=16), nullable=False),
         sa.Column("locked", sa.Boolean(), nullable=False),
+        sa.Column("attempted", sa.Boolean(), server_default=sa.text("(false)"), nullable=False),
         sa.Column("created_at", server.models.types.UTCDateTime(timezone=True), nullable=False),
         sa.Column("updated_at", server.models.types.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["account_id"], ["accounts.id"], ondelete="CASCADE"),
@@ -266,9 +267,42 @@ def upgrade():
             "ix_assignments_collector_date", ["collector_id", "date"], unique=False
         )
         batch_op.create_index(
-            "ix_assignments_date_collector", ["date", "collector_id"], unique=False
+            "ix_assignments_kpi",
+            ["date", "collector_id", "account_id", "status", "plan_id", "attempted"],
+            unique=False,
         )
 
+    op.create_table(
+        "collector_day_activity",
+        sa.Column("local_date", sa.Date(), nullable=False),
+        sa.Column("collector_id", sa.Integer(), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("connections", sa.Integer(), nullable=False),
+        sa.Column("contacts", sa.Integer(), nullable=False),
+        sa.Column("direct_contacts", sa.Integer(), nullable=False),
+        sa.Column("promises", sa.Integer(), nullable=False),
+        sa.Column("attempts_with_position", sa.Integer(), nullable=False),
+        sa.Column("attempts_geo_verified", sa.Integer(), nullable=False),
+        sa.Column("attempts_with_photo", sa.Integer(), nullable=False),
+        sa.Column("field_seconds", sa.Float(), nullable=False),
+        sa.Column("amount_collected_field", server.models.types.Money(), nullable=False),
+        sa.ForeignKeyConstraint(["collector_id"], ["collectors.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("local_date", "collector_id"),
+    )
+    op.create_table(
+        "collector_day_assignments",
+        sa.Column("local_date", sa.Date(), nullable=False),
+        sa.Column("collector_id", sa.Integer(), nullable=False),
+        sa.Column("accounts_assigned", sa.Integer(), nullable=False),
+        sa.Column("accounts_attempted", sa.Integer(), nullable=False),
+        sa.Column("planned_stops", sa.Integer(), nullable=False),
+        sa.Column("planned_stops_attempted", sa.Integer(), nullable=False),
+        sa.Column("overdue_as_of", sa.Date(), nullable=True),
+        sa.Column("overdue_at_start", server.models.types.Money(), nullable=False),
+        sa.Column("accounts_without_snapshot", sa.Integer(), nullable=False),
+        sa.ForeignKeyConstraint(["collector_id"], ["collectors.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("local_date", "collector_id"),
+    )
     op.create_table(
         "collector_zones",
         sa.Column("collector_id", sa.Integer(), nullable=False),
@@ -369,6 +403,20 @@ def upgrade():
     with op.batch_alter_table("field_alerts", schema=None) as batch_op:
         batch_op.create_index(
             "ix_field_alerts_collector_raised", ["collector_id", "raised_at"], unique=False
+        )
+
+    op.create_table(
+        "imported_payments_days",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("local_date", sa.Date(), nullable=False),
+        sa.Column("collector_id", sa.Integer(), nullable=True),
+        sa.Column("amount_recovered", server.models.types.Money(), nullable=False),
+        sa.ForeignKeyConstraint(["collector_id"], ["collectors.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("imported_payments_days", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_imported_payments_days_date", ["local_date", "collector_id"], unique=False
         )
 
     op.create_table(
@@ -727,11 +775,24 @@ def upgrade():
         sa.ForeignKeyConstraint(["promise_id"], ["promises.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("id"),
     )
+    op.create_table(
+        "promise_status_spans",
+        sa.Column(
+            "promise_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
+        ),
+        sa.Column("judged_from", sa.Date(), nullable=False),
+        sa.Column("judged_until", sa.Date(), nullable=True),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("amount_matched", server.models.types.Money(), nullable=False),
+        sa.ForeignKeyConstraint(["promise_id"], ["promises.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("promise_id", "judged_from"),
+    )
     # ### end Alembic commands ###
 
 
 def downgrade():
     # ### commands auto generated by Alembic - please adjust! ###
+    op.drop_table("promise_status_spans")
     op.drop_table("promise_installments")
     with op.batch_alter_table("promises", schema=None) as batch_op:
         batch_op.drop_index("ix_promises_local_date_collector")
@@ -774,6 +835,10 @@ def downgrade():
     op.drop_table("media_uploads")
     op.drop_table("collector_locations")
     op.drop_table("applied_mutations")
+    with op.batch_alter_table("imported_payments_days", schema=None) as batch_op:
+        batch_op.drop_index("ix_imported_payments_days_date")
+
+    op.drop_table("imported_payments_days")
     with op.batch_alter_table("field_alerts", schema=None) as batch_op:
         batch_op.drop_index("ix_field_alerts_collector_raised")
 
@@ -791,8 +856,10 @@ def downgrade():
 
     op.drop_table("contact_updates")
     op.drop_table("collector_zones")
+    op.drop_table("collector_day_assignments")
+    op.drop_table("collector_day_activity")
     with op.batch_alter_table("assignments", schema=None) as batch_op:
-        batch_op.drop_index("ix_assignments_date_collector")
+        batch_op.drop_index("ix_assignments_kpi")
         batch_op.drop_index("ix_assignments_collector_date")
         batch_op.drop_index("ix_assignments_account_date")
 

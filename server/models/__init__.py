@@ -10,11 +10,15 @@ from server.models.plans import RoutePlan
 from server.models.tracking import CollectorLocation, FieldAlert, Position
 from server.models.users import Role, User
 from server.models.visits import (
+    CollectorDayActivity,
+    CollectorDayAssignments,
     ContactUpdate,
+    ImportedPaymentsDay,
     Note,
     Payment,
     Photo,
     PromiseInstallment,
+    PromiseStatusSpan,
     PromiseToPay,
     Visit,
 )
@@ -27,11 +31,14 @@ __all__ = [
     "Assignment",
     "AuditEntry",
     "Collector",
+    "CollectorDayActivity",
+    "CollectorDayAssignments",
     "CollectorLocation",
     "ContactUpdate",
     "Deposit",
     "Device",
     "FieldAlert",
+    "ImportedPaymentsDay",
     "MediaUpload",
     "Note",
     "Payment",
@@ -40,6 +47,7 @@ __all__ = [
     "PortfolioImport",
     "Position",
     "PromiseInstallment",
+    "PromiseStatusSpan",
     "PromiseToPay",
     "ReceiptBlock",
     "Role",

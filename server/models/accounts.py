@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     String,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -121,8 +122,17 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
     __table_args__ = (
         Index("ix_assignments_collector_date", "collector_id", "date"),
         Index("ix_assignments_account_date", "account_id", "date"),
-        # Today's plan per collector (live view) groups by collector within a date.
-        Index("ix_assignments_date_collector", "date", "collector_id"),
+        # A day's assignments per collector, read from the index alone: the live view's
+        # progress and the KPI rollups (plan completion, accounts assigned).
+        Index(
+            "ix_assignments_kpi",
+            "date",
+            "collector_id",
+            "account_id",
+            "status",
+            "plan_id",
+            "attempted",
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -137,5 +147,8 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
     # active | removed (reassigned away: a tombstone for the device) | done
     status: Mapped[str] = mapped_column(String(16), default="active")
     locked: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Whether its collector attempted the account that day (a visit with a disposition);
+    # kept by server.services.reporting when visits and assignments are written.
+    attempted: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -83,6 +83,94 @@ class PromiseToPay(db.Model):  # type: ignore[name-defined,misc]
     )
 
 
+class PromiseStatusSpan(db.Model):  # type: ignore[name-defined,misc]
+    """A promise's status for report dates ``as_of`` in ``[judged_from, judged_until)``.
+
+    Written by server.services.reporting whenever the account's promises or payments change
+    (kpi.status_spans), so a report judges promises for any ``as_of`` with a join. No span
+    holding ``as_of``: the promise is pending.
+    """
+
+    __tablename__ = "promise_status_spans"
+
+    promise_id: Mapped[int] = mapped_column(
+        ForeignKey("promises.id", ondelete="CASCADE"), primary_key=True
+    )
+    judged_from: Mapped[date] = mapped_column(Date, primary_key=True)
+    judged_until: Mapped[date | None] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(16))
+    amount_matched: Mapped[Decimal] = mapped_column(Money)
+
+
+class CollectorDayActivity(db.Model):  # type: ignore[name-defined,misc]
+    """One collector's attempts and field payments on one local day, added up.
+
+    A rollup of visits, photos and field payments kept by server.services.reporting as they
+    are written; reports grouped by collector and time read it instead of the events.
+    """
+
+    __tablename__ = "collector_day_activity"
+
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    collector_id: Mapped[int] = mapped_column(
+        ForeignKey("collectors.id", ondelete="CASCADE"), primary_key=True
+    )
+    attempts: Mapped[int] = mapped_column(default=0)
+    connections: Mapped[int] = mapped_column(default=0)
+    contacts: Mapped[int] = mapped_column(default=0)
+    direct_contacts: Mapped[int] = mapped_column(default=0)
+    promises: Mapped[int] = mapped_column(default=0)
+    attempts_with_position: Mapped[int] = mapped_column(default=0)
+    # At the agency's verify_radius_m when written (a settings change rewrites the rollup).
+    attempts_geo_verified: Mapped[int] = mapped_column(default=0)
+    attempts_with_photo: Mapped[int] = mapped_column(default=0)
+    # First to last check-in with a disposition.
+    field_seconds: Mapped[float] = mapped_column(Float, default=0.0)
+    amount_collected_field: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+
+
+class CollectorDayAssignments(db.Model):  # type: ignore[name-defined,misc]
+    """One collector's assignments on one local day, added up per distinct account.
+
+    ``overdue_at_start`` sums each account's overdue balance at its latest snapshot on or
+    before the day; a report starting on ``from`` may use it when the latest snapshot date on
+    or before ``from`` is ``overdue_as_of`` (no snapshot in between) and every account had a
+    snapshot (``accounts_without_snapshot`` is 0). Kept by server.services.reporting.
+    """
+
+    __tablename__ = "collector_day_assignments"
+
+    local_date: Mapped[date] = mapped_column(Date, primary_key=True)
+    collector_id: Mapped[int] = mapped_column(
+        ForeignKey("collectors.id", ondelete="CASCADE"), primary_key=True
+    )
+    accounts_assigned: Mapped[int] = mapped_column(default=0)
+    accounts_attempted: Mapped[int] = mapped_column(default=0)
+    planned_stops: Mapped[int] = mapped_column(default=0)
+    planned_stops_attempted: Mapped[int] = mapped_column(default=0)
+    overdue_as_of: Mapped[date | None] = mapped_column(Date)
+    overdue_at_start: Mapped[Decimal] = mapped_column(Money, default=Decimal(0))
+    accounts_without_snapshot: Mapped[int] = mapped_column(default=0)
+
+
+class ImportedPaymentsDay(db.Model):  # type: ignore[name-defined,misc]
+    """Imported payments that count, added up per local day and credited collector.
+
+    The collector is the one the account was last assigned to on or before the payment's day
+    (None when it never was). Kept by server.services.reporting.
+    """
+
+    __tablename__ = "imported_payments_days"
+    __table_args__ = (Index("ix_imported_payments_days_date", "local_date", "collector_id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    local_date: Mapped[date] = mapped_column(Date)
+    collector_id: Mapped[int | None] = mapped_column(
+        ForeignKey("collectors.id", ondelete="CASCADE")
+    )
+    amount_recovered: Mapped[Decimal] = mapped_column(Money)
+
+
 class PromiseInstallment(db.Model):  # type: ignore[name-defined,misc]
     __tablename__ = "promise_installments"
 

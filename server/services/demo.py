@@ -37,7 +37,7 @@ from server.models import (
     Visit,
     Zone,
 )
-from server.services import importing, planning
+from server.services import importing, planning, reporting
 from server.services.demo_geo import (
     DISTRICTS,
     EARTH_RADIUS_M,
@@ -756,4 +756,6 @@ def _store_history(history: _History) -> None:
         photo_rows.append(row)
     _bulk(Photo, photo_rows)
     _bulk(Position, history.positions)
+    # Bulk inserts bypass the ORM flush that keeps the KPI rollup and promise statuses.
+    reporting.rebuild_kpi_state()
     db.session.commit()

@@ -20,7 +20,7 @@ from server.models import (
     Portfolio,
     PortfolioImport,
 )
-from server.services import audit
+from server.services import audit, reporting
 from server.services.settings import agency_tz, get_settings, local_date_of
 from server.services.tabular import (
     CellError,
@@ -467,6 +467,8 @@ def import_portfolio(
     ]
     for start in range(0, len(snapshots), 5000):
         db.session.execute(insert(AccountSnapshot), snapshots[start : start + 5000])
+    # A bulk insert bypasses the ORM flush that keeps the KPI rollup's overdue balances.
+    reporting.refresh_assignment_days(db.session.connection(), since=as_of)
 
     record.created_count, record.updated_count = report.created, report.updated
     record.unchanged_count, record.rejected_count = report.unchanged, report.rejected
@@ -684,6 +686,10 @@ def import_payments(
             imported_receipts.add(receipt)
     if new_rows:
         db.session.execute(insert(Payment), new_rows)
+        # A bulk insert bypasses the ORM flush that keeps promise statuses current.
+        connection = db.session.connection()
+        reporting.refresh_promise_spans(connection, {row["account_id"] for row in new_rows})
+        reporting.refresh_imported_days(connection, {row["local_date"] for row in new_rows})
     report.created = len(new_rows)
     record.created_count, record.unchanged_count = report.created, report.unchanged
     record.rejected_count = report.rejected

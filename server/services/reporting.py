@@ -22,11 +22,18 @@ one group and the total row is the sum of its groups for counts and amounts:
 
 Promise status needs per-promise payment matching (oldest open promise first), a sequential
 rule SQL expresses only with recursive queries that differ between SQLite and PostgreSQL. It is
-done instead in one bounded streaming pass: the promises and payments of the accounts with a
-promise in the period are read ordered by account, judged one account at a time with
-``kpi.promises`` and written in chunks to a temporary table, which the promise GROUP BY joins.
-Assignment rows (one per group and account, with the attempted flag) are likewise written once
-to a temporary table that serves both the grouped sums and the total's distinct counts.
+done in Python with ``kpi.status_spans`` when the account's promises or payments are written,
+not when a report runs: each promise gets one row per status it takes as ``as_of`` moves on,
+and a report joins the row holding its ``as_of`` (exact for any ``as_of``; see kpi/promises.py).
+
+Reports whose keys are only collector and time (day, week, month) read rollups kept beside the
+events (see "The materialised KPI state" below): attempts, photos, check-in hours and field
+payments per collector-day; with both collector and day among the keys, the assignments too
+(distinct accounts, plan completion, and the overdue balance at each account's latest snapshot
+on or before the day, used where that is the snapshot at the period's start). Other keys, and
+``build_report(..., rollups=False)``, read the event tables: assignment rows (one per group
+and account) are then written once to a temporary table that serves both the grouped sums and
+the total's distinct counts. The property tests hold both paths equal.
 """
 
 from __future__ import annotations
@@ -48,22 +55,28 @@ from sqlalchemy import (
     Float,
     Integer,
     MetaData,
-    String,
     Table,
     and_,
     case,
     delete,
+    event,
     exists,
     func,
     insert,
+    inspect,
     literal_column,
     or_,
     select,
     text,
+    tuple_,
     type_coerce,
+    union_all,
+    update,
 )
+from sqlalchemy.dialects.postgresql import distinct_on
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import aliased
+from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.functions import FunctionElement
 
 from kpi import (
@@ -82,9 +95,9 @@ from kpi import (
     Tally,
     compute_measures,
     dispositions_reaching,
-    judge_account,
     model_document,
     month_label,
+    status_spans,
     summarize,
 )
 from kpi import Payment as PaymentEvent
@@ -95,13 +108,18 @@ from server.extensions import db
 from server.models import (
     Account,
     AccountSnapshot,
+    AgencySettings,
     Assignment,
     Collector,
+    CollectorDayActivity,
+    CollectorDayAssignments,
+    ImportedPaymentsDay,
     Payment,
     Photo,
     Portfolio,
     Position,
     PromiseInstallment,
+    PromiseStatusSpan,
     PromiseToPay,
     Role,
     Visit,
@@ -179,17 +197,9 @@ def _seconds_sqlite(element: seconds_between, compiler: Any, **kw: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# The temporary table the promise pass writes its judgements to (per connection, never migrated).
+# The temporary table the assignment pass writes to (per connection, never migrated).
 
 _temp_metadata = MetaData()
-promise_outcomes = Table(
-    "kpi_promise_outcomes",
-    _temp_metadata,
-    Column("promise_id", BigInteger, primary_key=True),
-    Column("status", String(16), nullable=False),
-    Column("amount_matched", Money, nullable=False),
-    prefixes=["TEMPORARY"],
-)
 _DATE_KEYS = (GroupKey.DAY, GroupKey.WEEK, GroupKey.MONTH)
 assignment_rows = Table(
     "kpi_assignment_rows",
@@ -203,7 +213,6 @@ assignment_rows = Table(
     Column("overdue", Money),
     prefixes=["TEMPORARY"],
 )
-_OUTCOME_CHUNK = 2000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -333,6 +342,8 @@ class _Context:
     query: ReportQuery
     rules: PromiseRules
     verify_radius_m: float
+    # False: every measure from the event tables (the reference the rollups must equal).
+    rollups: bool = True
 
     @property
     def start(self) -> date:
@@ -409,6 +420,9 @@ def _tune_for_reports() -> None:
     in milliseconds; turn it off for the report's transaction only."""
     if db.session.get_bind().dialect.name == "postgresql":
         db.session.execute(text("SET LOCAL jit = off"))
+        # The per-account aggregates of a month (~100,000 groups) spill to disk at the 4 MB
+        # default; keep them in memory for the report's transaction.
+        db.session.execute(text("SET LOCAL work_mem = '64MB'"))
 
 
 def _core(stmt: SqlSelect) -> Any:
@@ -491,27 +505,37 @@ def _visits_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any]:
 
 
 def _promises_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
-    p, o = PromiseToPay, promise_outcomes.c
+    """Promises made in the period, judged as of ``as_of`` by the status span holding it."""
+    p, span = PromiseToPay, PromiseStatusSpan
     acc = _AccountDims(ctx, keys)
+    as_of = ctx.query.as_of
 
     def status_is(*statuses: PromiseStatus) -> SqlExpr:
-        return o.status.in_([s.value for s in statuses])
+        return span.status.in_([s.value for s in statuses])
 
     stmt, names = _select(
-        promises_due=_count_if(o.status != PromiseStatus.PENDING.value),
+        promises_due=_count_if(span.status.is_not(None)),
         promises_kept=_count_if(status_is(PromiseStatus.KEPT)),
         promises_partially_kept=_count_if(status_is(PromiseStatus.PARTIALLY_KEPT)),
         promises_broken=_count_if(status_is(PromiseStatus.BROKEN)),
         amount_promised=_sum_money(p.amount),
         amount_kept=_sum_money(
             case(
-                (status_is(PromiseStatus.KEPT, PromiseStatus.PARTIALLY_KEPT), o.amount_matched),
+                (status_is(PromiseStatus.KEPT, PromiseStatus.PARTIALLY_KEPT), span.amount_matched),
                 else_=0,
             )
         ),
     )
-    stmt = stmt.select_from(p).join(promise_outcomes, o.promise_id == p.id)
-    stmt = acc.join(stmt, p.account_id).where(p.local_date >= ctx.start, p.local_date < ctx.end)
+    # No span holding as_of: pending. Promises made after as_of are not known yet.
+    holding = and_(
+        span.promise_id == p.id,
+        span.judged_from <= as_of,
+        or_(span.judged_until.is_(None), span.judged_until > as_of),
+    )
+    stmt = stmt.select_from(p).outerjoin(span, holding)
+    stmt = acc.join(stmt, p.account_id).where(
+        p.local_date >= ctx.start, p.local_date < ctx.end, p.local_date <= as_of
+    )
     if ctx.query.collector_id is not None:
         stmt = stmt.where(p.collector_id == ctx.query.collector_id)
     dims = {GroupKey.COLLECTOR: p.collector_id, **_time_dims(p.local_date), **acc.dims()}
@@ -551,23 +575,37 @@ def _payments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any]
     return _stream(_grouped(stmt, dims, keys), keys, names)
 
 
+def _activity_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any]:
+    """Attempts, hours and field payments from the collector-day rollup."""
+    act = CollectorDayActivity
+    counts = {name: func.coalesce(func.sum(act.__table__.c[name]), 0) for name in _ACTIVITY_COUNTS}
+    stmt, names = _select(
+        **counts,
+        field_seconds=func.coalesce(func.sum(act.field_seconds), 0.0),
+        amount_collected_field=_sum_money(act.amount_collected_field),
+        amount_recovered=_sum_money(act.amount_collected_field),
+    )
+    stmt = stmt.select_from(act).where(act.local_date >= ctx.start, act.local_date < ctx.end)
+    if ctx.query.collector_id is not None:
+        stmt = stmt.where(act.collector_id == ctx.query.collector_id)
+    dims = {GroupKey.COLLECTOR: act.collector_id, **_time_dims(act.local_date)}
+    for sort_key, raw, partial in _stream(_grouped(stmt, dims, keys), keys, names):
+        partial["field_seconds"] = round(float(partial["field_seconds"]))
+        yield sort_key, raw, partial
+
+
 def fill_assignment_rows(ctx: _Context, keys: tuple[GroupKey, ...]) -> None:
     """Write one row per (group, assigned account) to a temporary table.
 
-    Whether an assignment was attempted (its collector attempted the account that day) is an
-    index probe per assignment, the costly part; doing it once here serves both the grouped
-    sums and the total row's distinct counts, which are then plain scans of the temp table.
+    Joining each assigned account's overdue balance at period start is the costly part; doing
+    it once here serves both the grouped sums and the total row's distinct counts, which are
+    then plain scans of the temp table.
     """
     _temp_metadata.create_all(db.session.connection(), checkfirst=True)
     db.session.execute(delete(assignment_rows))
-    a, v = Assignment, Visit
+    a = Assignment
     acc = _AccountDims(ctx, keys, with_overdue=True)
-    attempted = exists().where(
-        v.account_id == a.account_id,
-        v.local_date == a.date,
-        v.collector_id == a.collector_id,
-        v.disposition.is_not(None),
-    )
+    attempted = a.attempted.is_(True)
     planned = a.plan_id.is_not(None)
     dims = {GroupKey.COLLECTOR: a.collector_id, **_time_dims(a.date), **acc.dims()}
     per_account = acc.join(
@@ -648,7 +686,140 @@ def _positions_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any
     return _stream(_grouped(stmt, dims, keys), keys, names)
 
 
+def _day_rollup(ctx: _Context, keys: Iterable[GroupKey]) -> bool:
+    """Whether every group is one collector-day, so the assignment rollup's distinct counts
+    are the group's."""
+    chosen = set(keys)
+    return ctx.rollups and {GroupKey.COLLECTOR, GroupKey.DAY} <= chosen <= _ROLLUP_KEYS
+
+
+def _overdue_covered(ctx: _Context) -> SqlExpr:
+    """Rollup rows whose overdue balance is the one at the report's start (see the model)."""
+    t = CollectorDayAssignments
+    latest_day = db.session.execute(
+        select(func.max(AccountSnapshot.as_of)).where(AccountSnapshot.as_of <= ctx.start)
+    ).scalar()
+    return and_(t.overdue_as_of.is_not_distinct_from(latest_day), t.accounts_without_snapshot == 0)
+
+
+def _assignment_days_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any]:
+    """Assigned and attempted accounts, planned stops and (where it holds) the overdue balance
+    at period start, from the collector-day assignment rollup."""
+    t = CollectorDayAssignments
+    covered = _overdue_covered(ctx)
+    stmt, names = _select(
+        accounts_assigned=func.coalesce(func.sum(t.accounts_assigned), 0),
+        accounts_attempted=func.coalesce(func.sum(t.accounts_attempted), 0),
+        planned_stops=func.coalesce(func.sum(t.planned_stops), 0),
+        planned_stops_attempted=func.coalesce(func.sum(t.planned_stops_attempted), 0),
+        overdue_at_start=_sum_money(case((covered, t.overdue_at_start), else_=0)),
+    )
+    stmt = stmt.select_from(t).where(t.local_date >= ctx.start, t.local_date < ctx.end)
+    if ctx.query.collector_id is not None:
+        stmt = stmt.where(t.collector_id == ctx.query.collector_id)
+    dims = {GroupKey.COLLECTOR: t.collector_id, **_time_dims(t.local_date)}
+    return _stream(_grouped(stmt, dims, keys), keys, names)
+
+
+def _uncovered_overdue_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any] | None:
+    """The overdue balance at period start of the collector-days the rollup cannot answer
+    (a snapshot inside the period, or accounts without one), from the assignments."""
+    t, a = CollectorDayAssignments, Assignment
+    uncovered = select(t.local_date, t.collector_id).where(
+        t.local_date >= ctx.start, t.local_date < ctx.end, ~_overdue_covered(ctx)
+    )
+    if ctx.query.collector_id is not None:
+        uncovered = uncovered.where(t.collector_id == ctx.query.collector_id)
+    if db.session.execute(uncovered.limit(1)).first() is None:
+        return None
+    acc = _AccountDims(ctx, keys, with_overdue=True)
+    dims = {GroupKey.COLLECTOR: a.collector_id, **_time_dims(a.date)}
+    per_account = (
+        acc.join(
+            select(
+                *[dims[k].label(f"k{i}") for i, k in enumerate(keys)],
+                func.max(acc.overdue_at_start()).label("overdue"),
+            ).select_from(a),
+            a.account_id,
+        )
+        .where(a.status != "removed", tuple_(a.date, a.collector_id).in_(uncovered))
+        .group_by(*_key_refs(len(keys)), a.account_id)
+        .subquery()
+    )
+    stmt, names = _select(overdue_at_start=_sum_money(per_account.c.overdue))
+    stmt = stmt.select_from(per_account).add_columns(
+        *[per_account.c[f"k{i}"].label(f"k{i}") for i in range(len(keys))]
+    )
+    return _stream(_group_and_order(stmt, len(keys)), keys, names)
+
+
+def _assignments_period_total(ctx: _Context) -> dict[str, Any]:
+    """Distinct accounts assigned and attempted in the period, planned stops, and the
+    distinct accounts' overdue balance at period start, straight from the assignments."""
+    a, snap, account = Assignment, aliased(AccountSnapshot), aliased(Account)
+    planned = a.plan_id.is_not(None)
+    per_account = select(
+        a.account_id.label("account_id"),
+        func.max(case((a.attempted.is_(True), 1), else_=0)).label("attempted"),
+        _count_if(planned).label("planned"),
+        _count_if(and_(planned, a.attempted.is_(True))).label("planned_attempted"),
+    ).where(a.date >= ctx.start, a.date < ctx.end, a.status != "removed")
+    if ctx.query.collector_id is not None:
+        per_account = per_account.where(a.collector_id == ctx.query.collector_id)
+    rows = per_account.group_by(a.account_id).subquery()
+    source: Any
+    if db.session.get_bind().dialect.name == "postgresql":
+        # One sorted pass (DISTINCT ON) and hash joins beat 100,000 correlated lookups.
+        latest = (
+            select(snap.account_id, snap.overdue_balance)
+            .where(snap.as_of <= ctx.start)
+            .ext(distinct_on(snap.account_id))
+            .order_by(snap.account_id, snap.as_of.desc(), snap.id.desc())
+            .subquery()
+        )
+        source = rows.join(account, account.id == rows.c.account_id).outerjoin(
+            latest, latest.c.account_id == rows.c.account_id
+        )
+        overdue = func.coalesce(latest.c.overdue_balance, account.overdue_balance)
+    else:
+        # SQLite joins by nested loops: one index lookup per account is the cheap plan.
+        at_start = (
+            select(_cents(snap.overdue_balance))
+            .where(snap.account_id == rows.c.account_id, snap.as_of <= ctx.start)
+            .order_by(snap.as_of.desc(), snap.id.desc())
+            .limit(1)
+            .scalar_subquery()
+        )
+        current = (
+            select(_cents(account.overdue_balance))
+            .where(account.id == rows.c.account_id)
+            .scalar_subquery()
+        )
+        source, overdue = rows, func.coalesce(at_start, current)
+    stmt, names = _select(
+        accounts_assigned=func.count(),
+        accounts_attempted=func.coalesce(func.sum(rows.c.attempted), 0),
+        planned_stops=func.coalesce(func.sum(rows.c.planned), 0),
+        planned_stops_attempted=func.coalesce(func.sum(rows.c.planned_attempted), 0),
+        overdue_at_start=_sum_money(overdue),
+    )
+    return dict(zip(names, _core(stmt.select_from(source)).one(), strict=True))
+
+
+def _imported_payments_source(ctx: _Context, keys: tuple[GroupKey, ...]) -> Iterator[Any]:
+    """Imported payments from their per-day sums by credited collector."""
+    t = ImportedPaymentsDay
+    stmt, names = _select(amount_recovered=_sum_money(t.amount_recovered))
+    stmt = stmt.select_from(t).where(t.local_date >= ctx.start, t.local_date < ctx.end)
+    if ctx.query.collector_id is not None:
+        stmt = stmt.where(t.collector_id == ctx.query.collector_id)
+    dims = {GroupKey.COLLECTOR: t.collector_id, **_time_dims(t.local_date)}
+    return _stream(_grouped(stmt, dims, keys), keys, names)
+
+
 _Source = Callable[[_Context, tuple[GroupKey, ...]], Iterator[Any] | None]
+# Keys the collector-day rollup can answer: every group is a set of whole collector-days.
+_ROLLUP_KEYS = frozenset({GroupKey.COLLECTOR, GroupKey.DAY, GroupKey.WEEK, GroupKey.MONTH})
 _SOURCES: tuple[_Source, ...] = (
     _visits_source,
     _promises_source,
@@ -656,10 +827,52 @@ _SOURCES: tuple[_Source, ...] = (
     _assignments_source,
     _positions_source,
 )
+_ROLLUP_SOURCES: tuple[_Source, ...] = (
+    _activity_source,
+    _promises_source,
+    _imported_payments_source,
+    _assignments_source,
+    _positions_source,
+)
+
+
+_DAY_ROLLUP_SOURCES: tuple[_Source, ...] = (
+    _activity_source,
+    _promises_source,
+    _imported_payments_source,
+    _assignment_days_source,
+    _uncovered_overdue_source,
+    _positions_source,
+)
+
+
+def _sources(ctx: _Context, keys: Iterable[GroupKey]) -> tuple[_Source, ...]:
+    """Rollup sources when every key is collector or time; the event tables otherwise."""
+    if _day_rollup(ctx, keys):
+        return _DAY_ROLLUP_SOURCES
+    return _ROLLUP_SOURCES if ctx.rollups and set(keys) <= _ROLLUP_KEYS else _SOURCES
 
 
 # ---------------------------------------------------------------------------------------------
-# Promise status: the bounded streaming pass.
+# The materialised KPI state, kept as the events are written.
+#
+# * promise_status_spans: every status each promise takes as as_of moves on (kpi.status_spans),
+#   so a report judges promises for any as_of with a join instead of matching in Python;
+# * collector_day_activity: attempts, photos, check-in hours and field payments per collector
+#   and local day, so reports grouped by collector and time add up a few rows per day;
+# * assignments.attempted: whether the assignment's collector attempted the account that day;
+# * collector_day_assignments: distinct accounts assigned and attempted, planned stops and the
+#   overdue balance at the latest snapshot, per collector and local day;
+# * imported_payments_days: imported payments that count, per local day and credited collector.
+#
+# An ORM flush that writes visits, photos, promises, payments, assignments, snapshots or the
+# promise and geo-verification settings refreshes what it touched in the same transaction (see
+# ``_refresh_after_flush``). Bulk Core writes do not pass through the ORM: their services call
+# ``refresh_promise_spans`` and ``refresh_imported_days`` (payment imports),
+# ``refresh_assignment_days`` (snapshot imports)
+# or ``rebuild_kpi_state`` (demo seed, bulk loads). Bulk Core deletes are not followed; whoever
+# issues them rebuilds. A refresh first locks the accounts' (collectors') rows, so that two
+# transactions refreshing the same ones take turns and the later one sees the earlier's rows.
 
 
 def _cents(column: Any) -> SqlExpr:
@@ -671,27 +884,72 @@ def _money(cents: int) -> Decimal:
     return Decimal(cents).scaleb(-2)
 
 
-def judge_promises(ctx: _Context) -> int:
-    """Judge every promise made in the period and write the outcomes to the temp table.
+_CHUNK = 500
+_SPAN_ROWS = 2000
 
-    Reads, ordered by account, all promises and usable payments of the accounts that have a
-    promise in the period, so earlier promises still compete for payments (oldest first).
-    Memory holds one account's history plus one chunk of outcomes. Returns promises judged.
+
+@dataclass(frozen=True)
+class _StateRules:
+    """The settings the materialised state depends on."""
+
+    promises: PromiseRules
+    verify_radius_m: float
+
+
+def _state_rules(conn: Connection) -> _StateRules:
+    """Read on the given connection (the ORM session may be mid-flush)."""
+    row = conn.execute(
+        select(
+            AgencySettings.grace_days,
+            AgencySettings.kept_tolerance,
+            AgencySettings.verify_radius_m,
+        ).where(AgencySettings.id == 1)
+    ).first()
+    if row is None:
+        return _StateRules(PromiseRules(), 150.0)
+    return _StateRules(PromiseRules(row[0], Decimal(row[1])), float(row[2]))
+
+
+def _lock(conn: Connection, model: Any, ids: Iterable[int]) -> None:
+    """Row locks (PostgreSQL; SQLite has one writer at a time) in id order: no deadlocks."""
+    wanted = sorted(set(ids))
+    if wanted:
+        conn.execute(
+            select(model.id).where(model.id.in_(wanted)).order_by(model.id).with_for_update()
+        ).all()
+
+
+def _chunks(values: Iterable[Any]) -> Iterator[list[Any]]:
+    ordered = sorted(values)
+    for start in range(0, len(ordered), _CHUNK):
+        yield ordered[start : start + _CHUNK]
+
+
+def refresh_promise_spans(
+    conn: Connection, account_ids: Iterable[int] | None = None, rules: PromiseRules | None = None
+) -> int:
+    """Rewrite the status spans of every promise of these accounts (None: all accounts).
+
+    Reads the accounts' promises and usable payments ordered by account and judges one
+    account at a time (memory holds one account's history and a chunk of spans). Returns the
+    number of spans written.
     """
-    _temp_metadata.create_all(db.session.connection(), checkfirst=True)
-    db.session.execute(delete(promise_outcomes))
-    in_period = select(PromiseToPay.account_id).where(
-        PromiseToPay.local_date >= ctx.start, PromiseToPay.local_date < ctx.end
-    )
-    if ctx.query.collector_id is not None:
-        in_period = in_period.where(PromiseToPay.collector_id == ctx.query.collector_id)
-    scope = in_period.distinct().scalar_subquery()
-    as_of = ctx.query.as_of
+    rules = rules or _state_rules(conn).promises
+    if account_ids is None:
+        conn.execute(delete(PromiseStatusSpan))
+        return _write_spans(conn, None, rules)
+    written = 0
+    for chunk in _chunks(set(account_ids)):
+        _lock(conn, Account, chunk)
+        of_accounts = select(PromiseToPay.id).where(PromiseToPay.account_id.in_(chunk))
+        conn.execute(delete(PromiseStatusSpan).where(PromiseStatusSpan.promise_id.in_(of_accounts)))
+        written += _write_spans(conn, chunk, rules)
+    return written
 
+
+def _write_spans(conn: Connection, account_ids: list[int] | None, rules: PromiseRules) -> int:
     p, inst = PromiseToPay, PromiseInstallment
-    # Promises made after the period never take a payment from an older one (oldest open
-    # promise first), so the history stops at the period's end.
-    promise_rows = _core(
+    promise_query = (
         select(
             p.account_id,
             p.id,
@@ -702,27 +960,30 @@ def judge_promises(ctx: _Context) -> int:
             _cents(inst.amount),
         )
         .outerjoin(inst, inst.promise_id == p.id)
-        .where(p.account_id.in_(scope), p.local_date < ctx.end, p.local_date <= as_of)
         .order_by(p.account_id, p.local_date, p.id, inst.seq)
-        .execution_options(yield_per=5000)
     )
     reversal = aliased(Payment)
     # An uncorrelated NOT IN is evaluated once; a correlated NOT EXISTS would scan the
     # payments table per payment (reverses_id is rarely set and not indexed).
     reversed_ids = select(reversal.reverses_id).where(reversal.reverses_id.is_not(None))
-    payment_rows = _core(
+    payment_query = (
         select(Payment.account_id, Payment.id, Payment.local_date, _cents(Payment.amount))
         .where(
-            Payment.account_id.in_(scope),
-            Payment.local_date <= as_of,
             Payment.amount > 0,
             Payment.reverses_id.is_(None),
             Payment.id.not_in(reversed_ids),
             countable_payment(Payment),
         )
         .order_by(Payment.account_id, Payment.local_date, Payment.id)
-        .execution_options(yield_per=5000)
     )
+    if account_ids is not None:
+        promise_query = promise_query.where(p.account_id.in_(account_ids))
+        payment_query = payment_query.where(Payment.account_id.in_(account_ids))
+    else:
+        with_promise = select(p.account_id).distinct().scalar_subquery()
+        payment_query = payment_query.where(Payment.account_id.in_(with_promise))
+    promise_rows = conn.execute(promise_query.execution_options(yield_per=5000))
+    payment_rows = conn.execute(payment_query.execution_options(yield_per=5000))
     payments_by_account = itertools.groupby(payment_rows, key=lambda r: r[0])
     pending_payments: tuple[int, list[Any]] | None = None
 
@@ -742,7 +1003,7 @@ def judge_promises(ctx: _Context) -> int:
             if acc_id == account_id:
                 return [PaymentEvent(r[1], r[0], r[2], _money(r[3])) for r in found]
 
-    judged = 0
+    written = 0
     chunk: list[dict[str, Any]] = []
     try:
         for account_id, rows in itertools.groupby(promise_rows, key=lambda r: r[0]):
@@ -750,27 +1011,27 @@ def judge_promises(ctx: _Context) -> int:
                 _promise_of(account_id, promise_id, list(parts))
                 for promise_id, parts in itertools.groupby(rows, key=lambda r: r[1])
             ]
-            for outcome in judge_account(promises, payments_of(account_id), as_of, ctx.rules):
-                made_on = outcome.promise.created_on
-                if not ctx.start <= made_on < ctx.end:
-                    continue
+            for span in status_spans(promises, payments_of(account_id), rules):
                 chunk.append(
                     {
-                        "promise_id": outcome.promise.promise_id,
-                        "status": outcome.status.value,
-                        "amount_matched": outcome.amount_matched,
+                        "promise_id": span.promise.promise_id,
+                        "judged_from": span.judged_from,
+                        "judged_until": span.judged_until,
+                        "status": span.status.value,
+                        "amount_matched": span.amount_matched,
                     }
                 )
-                judged += 1
-            if len(chunk) >= _OUTCOME_CHUNK:
-                db.session.execute(insert(promise_outcomes), chunk)
+            if len(chunk) >= _SPAN_ROWS:
+                conn.execute(insert(PromiseStatusSpan), chunk)
+                written += len(chunk)
                 chunk = []
         if chunk:
-            db.session.execute(insert(promise_outcomes), chunk)
+            conn.execute(insert(PromiseStatusSpan), chunk)
+            written += len(chunk)
     finally:
         promise_rows.close()
         payment_rows.close()
-    return judged
+    return written
 
 
 def _promise_of(account_id: int, promise_id: int, parts: list[Any]) -> Promise:
@@ -781,6 +1042,313 @@ def _promise_of(account_id: int, promise_id: int, parts: list[Any]) -> Promise:
     else:
         installments = tuple(Installment(r[5], _money(r[6])) for r in parts)
     return Promise(promise_id, account_id, first[2], installments)
+
+
+def refresh_collector_days(
+    conn: Connection,
+    days: Iterable[tuple[date, int]] | None = None,
+    verify_radius_m: float | None = None,
+) -> None:
+    """Rewrite the activity rollup of these (local day, collector id) pairs (None: all)."""
+    radius = verify_radius_m if verify_radius_m is not None else _state_rules(conn).verify_radius_m
+    act = CollectorDayActivity
+    if days is None:
+        conn.execute(delete(act))
+        _insert_collector_days(conn, None, radius)
+        return
+    for chunk in _chunks(set(days)):
+        _lock(conn, Collector, (collector for _, collector in chunk))
+        conn.execute(delete(act).where(tuple_(act.local_date, act.collector_id).in_(chunk)))
+        _insert_collector_days(conn, chunk, radius)
+
+
+def _insert_collector_days(
+    conn: Connection, days: list[tuple[date, int]] | None, radius: float
+) -> None:
+    v, pay = Visit, Payment
+
+    def reaching(level: FunnelLevel) -> SqlExpr:
+        return _count_if(v.disposition.in_(sorted(dispositions_reaching(level))))
+
+    zero: SqlExpr = literal_column("0")
+    visits = select(
+        v.local_date.label("local_date"),
+        v.collector_id.label("collector_id"),
+        func.count().label("attempts"),
+        reaching(FunnelLevel.CONNECTION).label("connections"),
+        reaching(FunnelLevel.CONTACT).label("contacts"),
+        reaching(FunnelLevel.DIRECT_CONTACT).label("direct_contacts"),
+        reaching(FunnelLevel.PROMISE).label("promises"),
+        _count_if(v.lat.is_not(None)).label("attempts_with_position"),
+        _count_if(and_(v.lat.is_not(None), v.distance_m <= radius)).label("attempts_geo_verified"),
+        _count_if(exists().where(Photo.visit_id == v.id)).label("attempts_with_photo"),
+        seconds_between(func.min(v.checked_in_at), func.max(v.checked_in_at)).label(
+            "field_seconds"
+        ),
+        zero.label("amount_collected_field"),
+    ).where(v.disposition.is_not(None))
+    field_payments = select(
+        pay.local_date.label("local_date"),
+        pay.collector_id.label("collector_id"),
+        *[zero.label(name) for name in _ACTIVITY_COUNTS],
+        literal_column("0.0").label("field_seconds"),
+        func.sum(_cents(pay.amount)).label("amount_collected_field"),
+    ).where(pay.source == "field", pay.collector_id.is_not(None), countable_payment(pay))
+    if days is not None:
+        visits = visits.where(tuple_(v.local_date, v.collector_id).in_(days))
+        field_payments = field_payments.where(tuple_(pay.local_date, pay.collector_id).in_(days))
+    both = union_all(
+        visits.group_by(v.local_date, v.collector_id),
+        field_payments.group_by(pay.local_date, pay.collector_id),
+    ).subquery()
+    columns = ["local_date", "collector_id", *_ACTIVITY_COUNTS, "field_seconds"]
+    rows = select(
+        both.c.local_date,
+        both.c.collector_id,
+        *[func.sum(both.c[name]) for name in [*_ACTIVITY_COUNTS, "field_seconds"]],
+        func.sum(both.c.amount_collected_field),
+    ).group_by(both.c.local_date, both.c.collector_id)
+    conn.execute(
+        insert(CollectorDayActivity).from_select([*columns, "amount_collected_field"], rows)
+    )
+
+
+_ACTIVITY_COUNTS = (
+    "attempts",
+    "connections",
+    "contacts",
+    "direct_contacts",
+    "promises",
+    "attempts_with_position",
+    "attempts_geo_verified",
+    "attempts_with_photo",
+)
+
+
+def refresh_attempted(
+    conn: Connection, keys: Iterable[tuple[int, date, int]] | None = None
+) -> None:
+    """Recompute ``assignments.attempted`` for these (account, day, collector) keys (None: all)."""
+    a, v = Assignment, Visit
+    attempted = exists().where(
+        v.account_id == a.account_id,
+        v.local_date == a.date,
+        v.collector_id == a.collector_id,
+        v.disposition.is_not(None),
+    )
+    if keys is None:
+        conn.execute(update(a).values(attempted=attempted))
+        return
+    for chunk in _chunks(set(keys)):
+        conn.execute(
+            update(a)
+            .where(tuple_(a.account_id, a.date, a.collector_id).in_(chunk))
+            .values(attempted=attempted)
+        )
+
+
+def refresh_assignment_days(
+    conn: Connection,
+    days: Iterable[tuple[date, int]] | None = None,
+    *,
+    since: date | None = None,
+) -> None:
+    """Rewrite the assignment rollup of these (local day, collector id) pairs, or of every day
+    on or after ``since`` (a new snapshot changes the overdue of those days); neither: all."""
+    t, a = CollectorDayAssignments, Assignment
+    if days is None:
+        if since is None:
+            conn.execute(delete(t))
+            _insert_assignment_days(conn, [])
+        else:
+            conn.execute(delete(t).where(t.local_date >= since))
+            _insert_assignment_days(conn, [a.date >= since])
+        return
+    for chunk in _chunks(set(days)):
+        _lock(conn, Collector, (collector for _, collector in chunk))
+        conn.execute(delete(t).where(tuple_(t.local_date, t.collector_id).in_(chunk)))
+        _insert_assignment_days(conn, [tuple_(a.date, a.collector_id).in_(chunk)])
+
+
+def _insert_assignment_days(conn: Connection, where: list[SqlExpr]) -> None:
+    a, snap = Assignment, aliased(AccountSnapshot)
+    planned = a.plan_id.is_not(None)
+    per_account = (
+        select(
+            a.date.label("day"),
+            a.collector_id.label("collector_id"),
+            a.account_id.label("account_id"),
+            func.max(case((a.attempted.is_(True), 1), else_=0)).label("attempted"),
+            _count_if(planned).label("planned"),
+            _count_if(and_(planned, a.attempted.is_(True))).label("planned_attempted"),
+        )
+        .where(a.status != "removed", *where)
+        .group_by(a.date, a.collector_id, a.account_id)
+        .subquery()
+    )
+    # The latest snapshot on or before the day is also the latest on or before any report
+    # start with the same latest snapshot date (no snapshot in between).
+    overdue = (
+        select(_cents(snap.overdue_balance))
+        .where(snap.account_id == per_account.c.account_id, snap.as_of <= per_account.c.day)
+        .order_by(snap.as_of.desc(), snap.id.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+    rows = select(*per_account.c, overdue.label("overdue")).subquery()
+    latest_day = (
+        select(func.max(AccountSnapshot.as_of))
+        .where(AccountSnapshot.as_of <= rows.c.day)
+        .scalar_subquery()
+    )
+    stmt = select(
+        rows.c.day,
+        rows.c.collector_id,
+        func.count(),
+        func.sum(rows.c.attempted),
+        func.sum(rows.c.planned),
+        func.sum(rows.c.planned_attempted),
+        latest_day,
+        func.coalesce(func.sum(rows.c.overdue), 0),
+        _count_if(rows.c.overdue.is_(None)),
+    ).group_by(rows.c.day, rows.c.collector_id)
+    targets = [
+        "local_date",
+        "collector_id",
+        "accounts_assigned",
+        "accounts_attempted",
+        "planned_stops",
+        "planned_stops_attempted",
+        "overdue_as_of",
+        "overdue_at_start",
+        "accounts_without_snapshot",
+    ]
+    conn.execute(insert(CollectorDayAssignments).from_select(targets, stmt))
+
+
+def refresh_imported_days(conn: Connection, days: Iterable[date] | None = None) -> None:
+    """Rewrite the imported-payment sums of these local days (None: all days)."""
+    t, pay = ImportedPaymentsDay, Payment
+    owner = payment_owner(pay)
+    rows = (
+        select(pay.local_date, owner.label("owner_id"), func.sum(_cents(pay.amount)))
+        .where(pay.source != "field", countable_payment(pay))
+        # By the output label: PostgreSQL would not match the repeated owner subquery.
+        .group_by(pay.local_date, literal_column("owner_id"))
+    )
+    targets = ["local_date", "collector_id", "amount_recovered"]
+    if days is None:
+        conn.execute(delete(t))
+        conn.execute(insert(t).from_select(targets, rows))
+        return
+    for chunk in _chunks(set(days)):
+        conn.execute(delete(t).where(t.local_date.in_(chunk)))
+        conn.execute(insert(t).from_select(targets, rows.where(pay.local_date.in_(chunk))))
+
+
+def rebuild_kpi_state(conn: Connection | None = None) -> None:
+    """Rewrite all of the materialised KPI state (after bulk writes or a settings change)."""
+    conn = conn or db.session.connection()
+    rules = _state_rules(conn)
+    refresh_promise_spans(conn, None, rules.promises)
+    refresh_collector_days(conn, None, rules.verify_radius_m)
+    refresh_attempted(conn, None)
+    refresh_assignment_days(conn)
+    refresh_imported_days(conn)
+
+
+_STATE_SETTINGS = ("grace_days", "kept_tolerance", "verify_radius_m")
+
+
+def _refresh_after_flush(session: Session, _context: Any) -> None:
+    """Refresh the KPI state for what this flush wrote (new, changed or deleted rows)."""
+    touched = [*session.new, *session.dirty, *session.deleted]
+    accounts: set[int] = set()
+    promise_ids: set[int] = set()
+    receipts: set[str] = set()
+    days: set[tuple[date, int]] = set()
+    visit_ids: set[int] = set()
+    keys: set[tuple[int, date, int]] = set()
+    snapshots_since: date | None = None
+    imported_days: set[date] = set()
+    reassigned: set[tuple[int, date]] = set()
+    rebuild = False
+    for obj in touched:
+        if isinstance(obj, PromiseToPay | Payment):
+            accounts.add(obj.account_id)
+        if isinstance(obj, Payment):
+            if obj.receipt_number:
+                receipts.add(obj.receipt_number)
+            if obj.source == "field" and obj.collector_id is not None:
+                days.add((obj.local_date, obj.collector_id))
+            elif obj.source != "field":
+                imported_days.add(obj.local_date)
+        elif isinstance(obj, PromiseInstallment):
+            promise_ids.add(obj.promise_id)
+        elif isinstance(obj, Visit):
+            days.add((obj.local_date, obj.collector_id))
+            keys.add((obj.account_id, obj.local_date, obj.collector_id))
+        elif isinstance(obj, Photo) and obj.visit_id is not None:
+            visit_ids.add(obj.visit_id)
+        elif isinstance(obj, Assignment):
+            keys.add((obj.account_id, obj.date, obj.collector_id))
+            reassigned.add((obj.account_id, obj.date))
+        elif isinstance(obj, AccountSnapshot):
+            if snapshots_since is None or obj.as_of < snapshots_since:
+                snapshots_since = obj.as_of
+        elif isinstance(obj, AgencySettings) and obj in session.dirty:
+            # A new settings row only writes the defaults the state was built with.
+            changed: Any = inspect(obj).attrs
+            rebuild = rebuild or any(changed[n].history.has_changes() for n in _STATE_SETTINGS)
+    if (
+        not (
+            accounts or promise_ids or days or visit_ids or keys or snapshots_since or imported_days
+        )
+        and not rebuild
+    ):
+        return
+    conn = session.connection()
+    if rebuild:
+        rebuild_kpi_state(conn)
+        return
+    for chunk in _chunks(promise_ids):
+        found = select(PromiseToPay.account_id).where(PromiseToPay.id.in_(chunk))
+        accounts.update(conn.execute(found).scalars())
+    for chunk in _chunks(receipts):
+        # An import repeating a field receipt stops counting once the field payment exists.
+        repeats = select(Payment.account_id, Payment.local_date, Payment.source).where(
+            Payment.receipt_number.in_(chunk)
+        )
+        for account_id, day, source in conn.execute(repeats):
+            accounts.add(account_id)
+            if source != "field":
+                imported_days.add(day)
+    # A new or changed assignment can change whom the account's later imports credit.
+    earliest: dict[int, date] = {}
+    for account_id, day in reassigned:
+        earliest[account_id] = min(day, earliest.get(account_id, day))
+    for chunk in _chunks(earliest):
+        imports = select(Payment.account_id, Payment.local_date).where(
+            Payment.account_id.in_(chunk), Payment.source != "field"
+        )
+        imported_days.update(d for a, d in conn.execute(imports) if d >= earliest[a])
+    for chunk in _chunks(visit_ids):
+        pairs = select(Visit.local_date, Visit.collector_id).where(Visit.id.in_(chunk))
+        days.update((d, c) for d, c in conn.execute(pairs))
+    if accounts:
+        refresh_promise_spans(conn, accounts)
+    if days:
+        refresh_collector_days(conn, days)
+    if keys:
+        refresh_attempted(conn, keys)
+        refresh_assignment_days(conn, {(day, collector) for _, day, collector in keys})
+    if snapshots_since is not None:
+        refresh_assignment_days(conn, since=snapshots_since)
+    if imported_days:
+        refresh_imported_days(conn, imported_days)
+
+
+event.listen(Session, "after_flush", _refresh_after_flush)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -830,17 +1398,18 @@ def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
+_TOTAL_TYPES: dict[str, Callable[[Any], Any]] = {
+    f.name: {"Decimal": Decimal, "float": float}.get(str(f.type), int) for f in fields(GroupTotals)
+}
+
+
 def _totals(partial: Mapping[str, Any]) -> GroupTotals:
     values: dict[str, Any] = {}
-    for f in fields(GroupTotals):
-        if f.name in partial and partial[f.name] is not None:
-            raw = partial[f.name]
-            if f.type == "Decimal":
-                values[f.name] = raw if isinstance(raw, Decimal) else Decimal(raw)
-            elif f.type == "float":
-                values[f.name] = float(raw)
-            else:
-                values[f.name] = int(raw)
+    for name, raw in partial.items():
+        convert = _TOTAL_TYPES.get(name)
+        if convert is not None and raw is not None:
+            # PostgreSQL sums bigints to numeric: counts come back as Decimal too.
+            values[name] = convert(raw)
     return GroupTotals(**values)
 
 
@@ -856,58 +1425,70 @@ def _present(values: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _context(query: ReportQuery) -> _Context:
+def _context(query: ReportQuery, rollups: bool = True) -> _Context:
     settings = get_settings()
     rules = PromiseRules(settings.grace_days, Decimal(settings.kept_tolerance))
-    return _Context(query, rules, float(settings.verify_radius_m))
+    return _Context(query, rules, float(settings.verify_radius_m), rollups)
 
 
-def build_report(query: ReportQuery) -> Iterator[ReportRow]:
+def build_report(query: ReportQuery, *, rollups: bool = True) -> Iterator[ReportRow]:
     """Stream the report's group rows in key order, then its total row.
 
-    The promise pass runs first (in the caller's transaction); every source then streams its
-    ordered groups and they are merged row by row.
+    Every source streams its ordered groups and they are merged row by row. ``rollups=False``
+    reads the event tables only (the tests' and the benchmark's reference); the promise status
+    spans are used either way.
     """
-    ctx = _context(query)
+    ctx = _context(query, rollups)
     _tune_for_reports()
-    judge_promises(ctx)
-    fill_assignment_rows(ctx, query.group_by)
+    if not _day_rollup(ctx, query.group_by):
+        fill_assignment_rows(ctx, query.group_by)
     labels = _Labels()
     keys = query.group_by
     no_km = GroupKey.PORTFOLIO in keys or GroupKey.BUCKET in keys
-    running = GroupTotals()
+    running: dict[str, Any] = {}
     if keys:
-        streams = [s for s in (src(ctx, keys) for src in _SOURCES) if s is not None]
+        streams = [s for s in (src(ctx, keys) for src in _sources(ctx, keys)) if s is not None]
         merged = heapq.merge(*streams, key=lambda item: item[0])
         for _, items in itertools.groupby(merged, key=lambda item: item[0]):
             group = list(items)
             partial: dict[str, Any] = {}
             for _, _, part in group:
-                partial.update(part)
+                _add_into(partial, part)
             totals = _totals(partial)
-            running = running + totals
+            _add_into(running, partial)
             measures = compute_measures(totals)
             if no_km:
                 measures["km_travelled"] = measures["km_per_attempt"] = None
             yield ReportRow(labels.keys(keys, group[0][1]), _present(measures))
     yield ReportRow(
         dict.fromkeys(key_columns(keys)),
-        _present(compute_measures(_total_row(ctx, running, grouped=bool(keys), no_km=no_km))),
+        _present(compute_measures(_total_row(ctx, running, keys=keys, no_km=no_km))),
         is_total=True,
     )
 
 
-def _total_row(ctx: _Context, running: GroupTotals, *, grouped: bool, no_km: bool) -> GroupTotals:
+def _add_into(partial: dict[str, Any], part: Mapping[str, Any]) -> None:
+    """Add one source's sums for a group (two sources may share a measure, e.g. payments)."""
+    for name, value in part.items():
+        partial[name] = value if partial.get(name) is None else partial[name] + value
+
+
+def _total_row(
+    ctx: _Context, running: dict[str, Any], *, keys: tuple[GroupKey, ...], no_km: bool
+) -> GroupTotals:
     """The total: sums of the groups, with distinct counts (and km if ungrouped) re-queried."""
-    needed: list[_Source] = [s for s in _SOURCES if s is not _assignments_source]
+    grouped = bool(keys)
+    needed: list[_Source] = [s for s in _sources(ctx, ()) if s is not _assignments_source]
     if grouped:
         needed = [_positions_source] if no_km else []
-    partial = {f.name: getattr(running, f.name) for f in fields(GroupTotals)} if grouped else {}
+    partial = dict(running) if grouped else {}
     for source in needed:
         stream = source(ctx, ())
         for _, _, part in stream or ():
-            partial.update(part)
-    partial.update(_assignments_total())
+            _add_into(partial, part)
+    partial.update(
+        _assignments_period_total(ctx) if _day_rollup(ctx, keys) else _assignments_total()
+    )
     return _totals(partial)
 
 

@@ -23,6 +23,7 @@ from kpi import (
     dispositions_reaching,
     judge_account,
     movement,
+    status_spans,
     summarize,
 )
 
@@ -157,3 +158,28 @@ def test_each_payment_counts_toward_one_promise_at_most(
             assert o.amount_matched == 0
         else:
             assert o.amount_matched > 0
+
+
+@settings(max_examples=300)
+@given(account_history(), st.integers(0, 3), st.sampled_from([Decimal("1.00"), Decimal("0.9")]))
+def test_status_spans_give_the_judgement_of_any_as_of(
+    history: tuple[list[Promise], list[Payment], date], grace: int, tolerance: Decimal
+) -> None:
+    """What the server stores per promise answers every as_of as judging afresh would."""
+    promises, payments, as_of = history
+    rules = PromiseRules(grace, tolerance)
+    spans = status_spans(promises, payments, rules)
+    for outcome in judge_account(promises, payments, as_of, rules):
+        holding = [
+            s
+            for s in spans
+            if s.promise is outcome.promise
+            and s.judged_from <= as_of
+            and (s.judged_until is None or as_of < s.judged_until)
+        ]
+        if outcome.status is PromiseStatus.PENDING:
+            assert holding == []
+        else:
+            assert [(s.status, s.amount_matched) for s in holding] == [
+                (outcome.status, outcome.amount_matched)
+            ]
