@@ -97,8 +97,22 @@ def purge_uploads() -> None:
     )
 
 
+@click.command("kpi-rebuild")
+def kpi_rebuild() -> None:
+    """Rewrite the materialised KPI state (promise spans, collector-day rollups) from the events.
+
+    The services keep it current as they write; run this after writing to the database by other
+    means (a restore from an older dump, rows edited by hand).
+    """
+    from server.services.reporting import rebuild_kpi_state
+
+    rebuild_kpi_state()
+    db.session.commit()
+    click.echo("KPI state rebuilt from the events.")
+
+
 def register_commands(app: Flask) -> None:
-    for command in (seed_demo, geocode, create_user, purge_uploads):
+    for command in (seed_demo, geocode, create_user, purge_uploads, kpi_rebuild):
         app.cli.add_command(command)
     for name in COMMAND_MODULES:
         importlib.import_module(name).register_commands(app)

@@ -108,3 +108,19 @@ def test_demo_seed_imports_and_settings_keep_the_state(app: Flask) -> None:
     update_settings({"grace_days": 0, "kept_tolerance": Decimal("0.50"), "verify_radius_m": 40})
     strict, strict_days, *_ = assert_state_is_rebuilt_state()
     assert strict != after and strict_days != days
+
+
+def test_kpi_rebuild_command_restores_state_written_around_the_services(app: Flask) -> None:
+    build_demo(seed=5, today=DAY, password="demo", accounts=60)
+    kept = stored_state()
+    # Rows removed behind the services' back (a restore from an older dump, say).
+    db.session.execute(CollectorDayActivity.__table__.delete())
+    db.session.execute(PromiseStatusSpan.__table__.delete())
+    db.session.commit()
+    assert stored_state() != kept
+
+    result = app.test_cli_runner().invoke(args=["kpi-rebuild"])
+
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    assert stored_state() == kept
