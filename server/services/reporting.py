@@ -39,6 +39,7 @@ the total's distinct counts. The property tests hold both paths equal.
 from __future__ import annotations
 
 import csv
+import functools
 import heapq
 import io
 import itertools
@@ -57,6 +58,7 @@ from sqlalchemy import (
     MetaData,
     Table,
     and_,
+    bindparam,
     case,
     delete,
     event,
@@ -1054,18 +1056,28 @@ def refresh_collector_days(
     act = CollectorDayActivity
     if days is None:
         conn.execute(delete(act))
-        _insert_collector_days(conn, None, radius)
+        conn.execute(_collector_days_insert(False), {"radius": radius})
         return
     for chunk in _chunks(set(days)):
         _lock(conn, Collector, (collector for _, collector in chunk))
-        conn.execute(delete(act).where(tuple_(act.local_date, act.collector_id).in_(chunk)))
-        _insert_collector_days(conn, chunk, radius)
+        conn.execute(_collector_days_delete(), {"days": chunk})
+        conn.execute(_collector_days_insert(True), {"days": chunk, "radius": radius})
 
 
-def _insert_collector_days(
-    conn: Connection, days: list[tuple[date, int]] | None, radius: float
-) -> None:
+@functools.cache
+def _collector_days_delete() -> Any:
+    act = CollectorDayActivity
+    return delete(act).where(
+        tuple_(act.local_date, act.collector_id).in_(bindparam("days", expanding=True))
+    )
+
+
+@functools.cache
+def _collector_days_insert(some_days: bool) -> Any:
+    """INSERT … SELECT of the activity rollup, built once (a sync push refreshes on every
+    request); ``days`` and ``radius`` are bound at execution."""
     v, pay = Visit, Payment
+    radius = bindparam("radius", type_=Float())
 
     def reaching(level: FunnelLevel) -> SqlExpr:
         return _count_if(v.disposition.in_(sorted(dispositions_reaching(level))))
@@ -1094,7 +1106,8 @@ def _insert_collector_days(
         literal_column("0.0").label("field_seconds"),
         func.sum(_cents(pay.amount)).label("amount_collected_field"),
     ).where(pay.source == "field", pay.collector_id.is_not(None), countable_payment(pay))
-    if days is not None:
+    if some_days:
+        days: Any = bindparam("days", expanding=True)
         visits = visits.where(tuple_(v.local_date, v.collector_id).in_(days))
         field_payments = field_payments.where(tuple_(pay.local_date, pay.collector_id).in_(days))
     both = union_all(
@@ -1108,9 +1121,7 @@ def _insert_collector_days(
         *[func.sum(both.c[name]) for name in [*_ACTIVITY_COUNTS, "field_seconds"]],
         func.sum(both.c.amount_collected_field),
     ).group_by(both.c.local_date, both.c.collector_id)
-    conn.execute(
-        insert(CollectorDayActivity).from_select([*columns, "amount_collected_field"], rows)
-    )
+    return insert(CollectorDayActivity).from_select([*columns, "amount_collected_field"], rows)
 
 
 _ACTIVITY_COUNTS = (
@@ -1129,6 +1140,15 @@ def refresh_attempted(
     conn: Connection, keys: Iterable[tuple[int, date, int]] | None = None
 ) -> None:
     """Recompute ``assignments.attempted`` for these (account, day, collector) keys (None: all)."""
+    if keys is None:
+        conn.execute(_attempted_update(False))
+        return
+    for chunk in _chunks(set(keys)):
+        conn.execute(_attempted_update(True), {"keys": chunk})
+
+
+@functools.cache
+def _attempted_update(some_keys: bool) -> Any:
     a, v = Assignment, Visit
     attempted = exists().where(
         v.account_id == a.account_id,
@@ -1136,15 +1156,11 @@ def refresh_attempted(
         v.collector_id == a.collector_id,
         v.disposition.is_not(None),
     )
-    if keys is None:
-        conn.execute(update(a).values(attempted=attempted))
-        return
-    for chunk in _chunks(set(keys)):
-        conn.execute(
-            update(a)
-            .where(tuple_(a.account_id, a.date, a.collector_id).in_(chunk))
-            .values(attempted=attempted)
-        )
+    stmt = update(a).values(attempted=attempted)
+    if some_keys:
+        keys: Any = bindparam("keys", expanding=True)
+        stmt = stmt.where(tuple_(a.account_id, a.date, a.collector_id).in_(keys))
+    return stmt
 
 
 def refresh_assignment_days(
@@ -1166,11 +1182,32 @@ def refresh_assignment_days(
         return
     for chunk in _chunks(set(days)):
         _lock(conn, Collector, (collector for _, collector in chunk))
-        conn.execute(delete(t).where(tuple_(t.local_date, t.collector_id).in_(chunk)))
-        _insert_assignment_days(conn, [tuple_(a.date, a.collector_id).in_(chunk)])
+        conn.execute(_assignment_days_delete(), {"days": chunk})
+        conn.execute(_assignment_days_insert(), {"days": chunk})
+
+
+@functools.cache
+def _assignment_days_delete() -> Any:
+    t = CollectorDayAssignments
+    return delete(t).where(
+        tuple_(t.local_date, t.collector_id).in_(bindparam("days", expanding=True))
+    )
+
+
+@functools.cache
+def _assignment_days_insert() -> Any:
+    """The rollup of some (day, collector) pairs, built once; ``days`` bound at execution."""
+    a = Assignment
+    return _assignment_days_select(
+        [tuple_(a.date, a.collector_id).in_(bindparam("days", expanding=True))]
+    )
 
 
 def _insert_assignment_days(conn: Connection, where: list[SqlExpr]) -> None:
+    conn.execute(_assignment_days_select(where))
+
+
+def _assignment_days_select(where: list[SqlExpr]) -> Any:
     a, snap = Assignment, aliased(AccountSnapshot)
     planned = a.plan_id.is_not(None)
     per_account = (
@@ -1223,7 +1260,7 @@ def _insert_assignment_days(conn: Connection, where: list[SqlExpr]) -> None:
         "overdue_at_start",
         "accounts_without_snapshot",
     ]
-    conn.execute(insert(CollectorDayAssignments).from_select(targets, stmt))
+    return insert(CollectorDayAssignments).from_select(targets, stmt)
 
 
 def refresh_imported_days(conn: Connection, days: Iterable[date] | None = None) -> None:
