@@ -48,14 +48,27 @@ def seed_demo(seed: int, today: object, accounts: int, if_empty: bool) -> None:
 def _publish_today(day: date) -> None:
     """Plan and publish today's routes so handhelds have a day to walk."""
     from server.services.planning import contact_policy, plan_and_publish
+    from server.services.settings import update_settings
 
     closed = contact_policy().reason_closed(day)
     if closed is not None:
-        click.echo(
-            f"No routes for today: {closed}. Plan the next contact day on the dispatch board "
-            "(/dispatch proposes it), or seed with --today set to a working day."
+        # The demo needs a day to walk (handhelds, replay); the law is restored with one PATCH.
+        update_settings(
+            {
+                "contact_policy": "custom",
+                "contact_hours": {
+                    "weekdays": list(range(7)),
+                    "start": "07:00",
+                    "end": "20:00",
+                    "exclude_holidays": False,
+                },
+            }
         )
-        return
+        click.echo(
+            f"Today allows no visits ({closed}). So that the demo has a day to walk, its agency's "
+            "contact hours are now custom, 07:00-20:00 every day; restore the law with "
+            'PATCH /api/v1/settings {"contact_policy": "PE"}.'
+        )
     click.echo(f"Today's routes: {plan_and_publish(day)}")
 
 

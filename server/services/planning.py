@@ -66,14 +66,13 @@ def contact_policy() -> ContactHoursPolicy:
         return POLICIES[settings.contact_policy]
     custom = settings.contact_hours or {}
     try:
-        windows = [(_hhmm(a), _hhmm(b)) for a, b in custom.get("windows", [["08:00", "20:00"]])]
         return custom_policy(
             "custom",
-            windows,
-            custom.get("weekdays", range(7)),
-            custom.get("holidays") or None,
+            [(_hhmm(custom["start"]), _hhmm(custom["end"]))],
+            custom["weekdays"],
+            settings.country_code if custom.get("exclude_holidays", True) else None,
         )
-    except (ValueError, TypeError, AttributeError) as error:
+    except (ValueError, TypeError, AttributeError, KeyError) as error:
         raise ProblemError(
             409, "Invalid contact hours", "The agency's custom contact hours are malformed."
         ) from error

@@ -15,9 +15,19 @@ from sqlalchemy import func, select
 
 from server import create_app
 from server.extensions import db
-from server.models import Account, AccountSnapshot, Payment, Position, PromiseToPay, User, Visit
+from server.models import (
+    Account,
+    AccountSnapshot,
+    Assignment,
+    Payment,
+    Position,
+    PromiseToPay,
+    User,
+    Visit,
+)
 from server.services.demo import build_demo
 from server.services.demo_geo import DISTRICTS, EARTH_RADIUS_M, on_land
+from server.services.settings import get_settings
 
 DAY = date(2026, 11, 20)
 
@@ -117,3 +127,17 @@ def test_seed_command_refuses_default_password_in_production(app: Flask, monkeyp
     result = app.test_cli_runner().invoke(args=["seed-demo", "--accounts", "10"])
     assert result.exit_code != 0
     assert "DEMO_PASSWORD" in result.output
+
+
+def test_a_demo_seeded_on_a_saturday_still_has_routes_today_and_says_why(app: Flask) -> None:
+    saturday = "2026-11-28"
+    result = app.test_cli_runner().invoke(
+        args=["seed-demo", "--accounts", "60", "--today", saturday]
+    )
+    assert result.exit_code == 0, result.output
+    assert "Today allows no visits (PE: no visits on Saturday)" in result.output
+    assert get_settings().contact_policy == "custom"
+    today = db.session.execute(
+        select(func.count(Assignment.id)).where(Assignment.date == date.fromisoformat(saturday))
+    ).scalar_one()
+    assert today > 0

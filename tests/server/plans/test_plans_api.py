@@ -93,6 +93,29 @@ def test_a_public_holiday_plans_no_visit_and_says_why(
     assert {u["reason"] for u in plan["unassigned"]} == {"PE: public holiday"}
 
 
+def test_custom_contact_hours_set_by_an_admin_shape_the_plan(
+    client: FlaskClient, auth_header: Any, day_setup: dict[str, Any]
+) -> None:
+    hours = {"weekdays": [1, 5], "start": "10:00", "end": "13:00", "exclude_holidays": False}
+    changed = client.patch(
+        "/api/v1/settings",
+        json={"contact_policy": "custom", "contact_hours": hours},
+        headers=auth_header("admin"),
+    )
+    assert changed.status_code == 200, changed.get_json()
+    # Tuesdays allowed, from 10:00 to 13:00 only; holidays not excluded.
+    plan = _plan(client, auth_header("dispatcher"), IMMACULATE_CONCEPTION)
+    stops = [s for r in plan["routes"] for s in r["stops"]]
+    assert stops
+    for stop in stops:
+        start = datetime.fromisoformat(stop["window_start"]).astimezone(ZoneInfo("America/Lima"))
+        end = datetime.fromisoformat(stop["window_end"]).astimezone(ZoneInfo("America/Lima"))
+        assert (start.hour, start.minute) >= (10, 0) and (end.hour, end.minute) <= (13, 0)
+    wednesday = _plan(client, auth_header("dispatcher"), date(2026, 12, 9))
+    assert all(not r["stops"] for r in wednesday["routes"])
+    assert {u["reason"] for u in wednesday["unassigned"]} == {"custom: no visits on Wednesday"}
+
+
 def test_candidates_are_ranked_with_explanations(
     client: FlaskClient, auth_header: Any, day_setup: dict[str, Any]
 ) -> None:
