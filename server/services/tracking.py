@@ -388,18 +388,21 @@ _TOUCH_DEVICE = (
 
 
 @functools.cache
-def _statements(dialect: str) -> tuple[Any, Any]:
-    """INSERT ... ON CONFLICT statements of one SQL dialect, built once.
+def _statements(dialect: str) -> tuple[str, Any]:
+    """The statements of one SQL dialect, built once.
 
-    Positions: a fix another request stored meanwhile is skipped (unique device + fix
-    time). Live state: the collector's row is created or moved forward, never back, so two
-    requests racing with fixes of different ages leave the newer one.
+    Positions: plain SQL handed to the driver's ``executemany`` (see :func:`_insert_rows`);
+    a fix another request stored meanwhile is skipped (unique device + fix time). Live
+    state: the collector's row is created or moved forward, never back, so two requests
+    racing with fixes of different ages leave the newer one.
     """
-    dialect_insert = _DIALECT_INSERT[dialect]
-    positions = dialect_insert(_POSITIONS).on_conflict_do_nothing(
-        index_elements=["device_id", "fix_time"]
+    placeholder = "?" if dialect == "sqlite" else "%s"
+    positions = (
+        f"INSERT INTO {_POSITIONS.name} ({', '.join(_POSITION_COLUMNS)}) "
+        f"VALUES ({', '.join([placeholder] * len(_POSITION_COLUMNS))}) "
+        "ON CONFLICT (device_id, fix_time) DO NOTHING"
     )
-    location = dialect_insert(_LOCATIONS)
+    location = _DIALECT_INSERT[dialect](_LOCATIONS)
     location = location.on_conflict_do_update(
         index_elements=["collector_id"],
         set_={name: location.excluded[name] for name in _LOCATION_UPDATED},
@@ -431,28 +434,84 @@ def _history(
     )
 
 
-def _row(device: TrackedDevice, fix: tracking.Position, tz: ZoneInfo) -> dict[str, Any]:
-    return {
-        "device_id": device.id,
-        "collector_id": device.collector_id,
-        "fix_time": fix.fix_time,
-        "device_time": fix.device_time,
-        "server_time": fix.server_time,
-        "local_date": fix.fix_time.astimezone(tz).date(),
-        "lat": fix.lat,
-        "lon": fix.lon,
-        "accuracy_m": fix.accuracy_m,
-        "speed_mps": fix.speed_mps,
-        "heading": fix.heading_deg,
-        "altitude_m": fix.altitude_m,
-        "battery": fix.battery_pct,
-        "provider": (fix.provider or "")[:16] or None,
-        "mock": fix.mock,
-        "attributes": dict(fix.attributes) or None,
-        "filter_reason": fix.filter_reason.value if fix.filter_reason else None,
-        "distance_m": fix.distance_m if fix.accepted else None,
-        "zone_id": fix.zone_ids[0] if fix.zone_ids else None,
-    }
+_POSITION_COLUMNS = (
+    "device_id",
+    "collector_id",
+    "fix_time",
+    "device_time",
+    "server_time",
+    "local_date",
+    "lat",
+    "lon",
+    "accuracy_m",
+    "speed_mps",
+    "heading",
+    "altitude_m",
+    "battery",
+    "provider",
+    "mock",
+    "attributes",
+    "filter_reason",
+    "distance_m",
+    "zone_id",
+)
+
+
+def _sqlite_time(moment: datetime | None) -> str | None:
+    """UTC as SQLAlchemy's SQLite DATETIME stores it (microseconds always written), so
+    rows inserted here compare and read back exactly like rows inserted through the ORM."""
+    if moment is None:
+        return None
+    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _insert_rows(
+    conn: Connection,
+    sql: str,
+    device: TrackedDevice,
+    fixes: Sequence[tracking.Position],
+    tz: ZoneInfo,
+) -> None:
+    """Hand the rows straight to the driver's ``executemany``, in the session's transaction.
+
+    SQLAlchemy's per-row parameter processing (type coercion of 19 columns) cost more CPU
+    than the insert itself; here each row is one tuple in the column order of the SQL, with
+    the same stored forms the column types would produce (UTC times; on SQLite, text times
+    and dates; JSON text for attributes).
+    """
+    on_sqlite = conn.dialect.name == "sqlite"
+    stamp = _sqlite_time if on_sqlite else _utc_or_none
+    rows = []
+    for fix in fixes:
+        local_date = fix.fix_time.astimezone(tz).date()
+        rows.append(
+            (
+                device.id,
+                device.collector_id,
+                stamp(fix.fix_time),
+                stamp(fix.device_time),
+                stamp(fix.server_time),
+                local_date.isoformat() if on_sqlite else local_date,
+                fix.lat,
+                fix.lon,
+                fix.accuracy_m,
+                fix.speed_mps,
+                fix.heading_deg,
+                fix.altitude_m,
+                fix.battery_pct,
+                (fix.provider or "")[:16] or None,
+                fix.mock,
+                json.dumps(dict(fix.attributes)) if fix.attributes else None,
+                fix.filter_reason.value if fix.filter_reason else None,
+                fix.distance_m if fix.accepted else None,
+                fix.zone_ids[0] if fix.zone_ids else None,
+            )
+        )
+    conn.exec_driver_sql(sql, rows)
+
+
+def _utc_or_none(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,7 +586,7 @@ def ingest_positions(
     results = tracking.run_pipeline(fixes, context)
     stored = [r.position for r in results if r.outcome is not tracking.Outcome.DISCARDED]
     if stored:
-        conn.execute(insert_positions, [_row(device, p, profile.tz) for p in stored])
+        _insert_rows(conn, insert_positions, device, stored, profile.tz)
     accepted = [p for p in stored if p.accepted]
     moved = (
         _advance_location(conn, upsert_location, profile, device, accepted) if accepted else None
