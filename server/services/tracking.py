@@ -462,7 +462,9 @@ def _sqlite_time(moment: datetime | None) -> str | None:
     rows inserted here compare and read back exactly like rows inserted through the ORM."""
     if moment is None:
         return None
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+    if moment.tzinfo is not UTC:  # decoders already give UTC: skip the conversion then
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 def _insert_rows(
