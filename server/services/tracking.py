@@ -315,6 +315,17 @@ def device_by_tracking_id(tracking_id: str) -> DeviceRef | None:
     return DeviceRef(row.id, row.collector_id, row.last_seen_at) if row is not None else None
 
 
+_DEVICE_BY_ID = select(Device.id, Device.collector_id, Device.last_seen_at).where(
+    Device.id == bindparam("device_id"), Device.revoked_at.is_(None)
+)
+
+
+def device_by_id(device_id: str) -> DeviceRef | None:
+    """The active device a handheld's credential named, as plain columns."""
+    row = db.session.connection().execute(_DEVICE_BY_ID, {"device_id": device_id}).first()
+    return DeviceRef(row.id, row.collector_id, row.last_seen_at) if row is not None else None
+
+
 def device_by_basic_auth(username: str, password: str) -> Device | None:
     """OwnTracks' HTTP Basic: user name = device id, password = the device credential."""
     device = authenticate_device(password)
@@ -942,7 +953,9 @@ def _collector_views(
 
 
 def _feature(view: _CollectorView) -> dict[str, Any]:
+    """One collector as a GeoJSON Feature; built as literals, a thousand per call."""
     location, assessment = view.location, view.assessment
+    progress = assessment.progress
     properties: dict[str, Any] = {
         "collector_id": view.collector_id,
         "username": view.username,
@@ -950,39 +963,45 @@ def _feature(view: _CollectorView) -> dict[str, Any]:
         "full_name": view.full_name,
         "status": assessment.status.value,
         "idle_min": None if assessment.idle_min is None else round(assessment.idle_min, 1),
-        "visits_done": assessment.progress.done,
-        "visits_planned": assessment.progress.planned,
-        "drift_min": (
-            None if assessment.progress.drift_min is None else round(assessment.progress.drift_min)
-        ),
+        "visits_done": progress.done,
+        "visits_planned": progress.planned,
+        "drift_min": None if progress.drift_min is None else round(progress.drift_min),
         "alerts": [alert.kind.value for alert in assessment.alerts],
         "last_sync_at": view.last_sync_at.isoformat() if view.last_sync_at else None,
-        "fix_time": None,
-        "server_time": None,
-        "accuracy_m": None,
-        "speed_mps": None,
-        "heading": None,
-        "battery": None,
-        "mock": False,
     }
-    geometry = None
-    if location is not None:
-        geometry = {"type": "Point", "coordinates": [location.lon, location.lat]}
-        properties.update(
-            fix_time=location.fix_time.isoformat(),
-            server_time=location.server_time.isoformat(),
-            accuracy_m=location.accuracy_m,
-            speed_mps=location.speed_mps,
-            heading=location.heading,
-            battery=location.battery,
-            mock=bool(location.mock),
-        )
+    if location is None:
+        properties.update(_NO_FIX)
+        return {
+            "type": "Feature",
+            "id": view.collector_id,
+            "geometry": None,
+            "properties": properties,
+        }
+    properties["fix_time"] = location.fix_time.isoformat()
+    properties["server_time"] = location.server_time.isoformat()
+    properties["accuracy_m"] = location.accuracy_m
+    properties["speed_mps"] = location.speed_mps
+    properties["heading"] = location.heading
+    properties["battery"] = location.battery
+    properties["mock"] = bool(location.mock)
     return {
         "type": "Feature",
         "id": view.collector_id,
-        "geometry": geometry,
+        "geometry": {"type": "Point", "coordinates": [location.lon, location.lat]},
         "properties": properties,
     }
+
+
+_NO_FIX: dict[str, Any] = {
+    "fix_time": None,
+    "server_time": None,
+    "accuracy_m": None,
+    "speed_mps": None,
+    "heading": None,
+    "battery": None,
+    "mock": False,
+}
+"""A collector without a fix yet has the same properties, empty."""
 
 
 def live_view(*, now: datetime | None = None) -> dict[str, Any]:
@@ -1171,7 +1190,7 @@ def purge_positions(*, now: datetime | None = None, retention_days: int | None =
     return int(deleted.rowcount or 0)
 
 
-def ingest_batch(device: Device, body: object) -> IngestResult:
+def ingest_batch(device: TrackedDevice, body: object) -> IngestResult:
     """Our handheld's batch ``{"positions": [...]}``, decoded by the plain decoder.
 
     The decoder validates every fix (units, unknown fields, times) and reports problems by
