@@ -69,6 +69,7 @@ class TrackState:
         self._accepted = sorted(accepted, key=lambda position: position.fix_time)
         self._stored.update(position.fix_time for position in self._accepted)
         self._times = [position.fix_time for position in self._accepted]
+        self._last_step: tuple[Position, int, Position, float] | None = None
 
     def stored(self, fix_time: datetime) -> bool:
         return fix_time in self._stored
@@ -77,6 +78,19 @@ class TrackState:
         """The latest accepted fix strictly before ``fix_time``."""
         index = bisect.bisect_left(self._times, fix_time)
         return self._accepted[index - 1] if index else None
+
+    def step_from_previous(self, position: Position) -> tuple[Position, float] | None:
+        """The previous accepted fix and the metres from it; the speed filter and the distance
+        step both ask for the same fix, so the answer is kept for one repeat."""
+        last = self._last_step
+        if last is not None and last[0] is position and last[1] == len(self._times):
+            return last[2], last[3]
+        previous = self.previous_accepted(position.fix_time)
+        if previous is None:
+            return None
+        distance = haversine_m(previous.lat, previous.lon, position.lat, position.lon)
+        self._last_step = (position, len(self._times), previous, distance)
+        return previous, distance
 
     def record(self, position: Position) -> None:
         self._stored.add(position.fix_time)
@@ -173,12 +187,12 @@ def filter_speed_jump(position: Position, context: PipelineContext) -> Position:
     Both fixes' accuracy radii are granted before dividing by the elapsed time, so GPS
     jitter between fixes a second apart is not mistaken for a jump.
     """
-    previous = context.state.previous_accepted(position.fix_time)
-    if previous is None:
+    step = context.state.step_from_previous(position)
+    if step is None:
         return position
+    previous, distance_m = step
     elapsed_s = max((position.fix_time - previous.fix_time).total_seconds(), 1.0)
     slack_m = (previous.accuracy_m or 0.0) + (position.accuracy_m or 0.0)
-    distance_m = haversine_m(previous.lat, previous.lon, position.lat, position.lon)
     if max(distance_m - slack_m, 0.0) / elapsed_s > context.settings.max_speed_mps:
         return _filter(position, FilterReason.SPEED_JUMP)
     return position
@@ -186,11 +200,10 @@ def filter_speed_jump(position: Position, context: PipelineContext) -> Position:
 
 def measure_distance(position: Position, context: PipelineContext) -> Position:
     """Metres from the previous accepted fix in time order."""
-    previous = context.state.previous_accepted(position.fix_time)
-    if previous is None:
+    step = context.state.step_from_previous(position)
+    if step is None:
         return position
-    distance = haversine_m(previous.lat, previous.lon, position.lat, position.lon)
-    return dataclasses.replace(position, distance_m=distance)
+    return dataclasses.replace(position, distance_m=step[1])
 
 
 def locate_zones(position: Position, context: PipelineContext) -> Position:

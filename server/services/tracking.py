@@ -315,6 +315,17 @@ def device_by_tracking_id(tracking_id: str) -> DeviceRef | None:
     return DeviceRef(row.id, row.collector_id, row.last_seen_at) if row is not None else None
 
 
+_DEVICE_BY_ID = select(Device.id, Device.collector_id, Device.last_seen_at).where(
+    Device.id == bindparam("device_id"), Device.revoked_at.is_(None)
+)
+
+
+def device_by_id(device_id: str) -> DeviceRef | None:
+    """The active device a handheld's credential named, as plain columns."""
+    row = db.session.connection().execute(_DEVICE_BY_ID, {"device_id": device_id}).first()
+    return DeviceRef(row.id, row.collector_id, row.last_seen_at) if row is not None else None
+
+
 def device_by_basic_auth(username: str, password: str) -> Device | None:
     """OwnTracks' HTTP Basic: user name = device id, password = the device credential."""
     device = authenticate_device(password)
@@ -388,18 +399,21 @@ _TOUCH_DEVICE = (
 
 
 @functools.cache
-def _statements(dialect: str) -> tuple[Any, Any]:
-    """INSERT ... ON CONFLICT statements of one SQL dialect, built once.
+def _statements(dialect: str) -> tuple[str, Any]:
+    """The statements of one SQL dialect, built once.
 
-    Positions: a fix another request stored meanwhile is skipped (unique device + fix
-    time). Live state: the collector's row is created or moved forward, never back, so two
-    requests racing with fixes of different ages leave the newer one.
+    Positions: plain SQL handed to the driver's ``executemany`` (see :func:`_insert_rows`);
+    a fix another request stored meanwhile is skipped (unique device + fix time). Live
+    state: the collector's row is created or moved forward, never back, so two requests
+    racing with fixes of different ages leave the newer one.
     """
-    dialect_insert = _DIALECT_INSERT[dialect]
-    positions = dialect_insert(_POSITIONS).on_conflict_do_nothing(
-        index_elements=["device_id", "fix_time"]
+    placeholder = "?" if dialect == "sqlite" else "%s"
+    positions = (
+        f"INSERT INTO {_POSITIONS.name} ({', '.join(_POSITION_COLUMNS)}) "
+        f"VALUES ({', '.join([placeholder] * len(_POSITION_COLUMNS))}) "
+        "ON CONFLICT (device_id, fix_time) DO NOTHING"
     )
-    location = dialect_insert(_LOCATIONS)
+    location = _DIALECT_INSERT[dialect](_LOCATIONS)
     location = location.on_conflict_do_update(
         index_elements=["collector_id"],
         set_={name: location.excluded[name] for name in _LOCATION_UPDATED},
@@ -431,28 +445,86 @@ def _history(
     )
 
 
-def _row(device: TrackedDevice, fix: tracking.Position, tz: ZoneInfo) -> dict[str, Any]:
-    return {
-        "device_id": device.id,
-        "collector_id": device.collector_id,
-        "fix_time": fix.fix_time,
-        "device_time": fix.device_time,
-        "server_time": fix.server_time,
-        "local_date": fix.fix_time.astimezone(tz).date(),
-        "lat": fix.lat,
-        "lon": fix.lon,
-        "accuracy_m": fix.accuracy_m,
-        "speed_mps": fix.speed_mps,
-        "heading": fix.heading_deg,
-        "altitude_m": fix.altitude_m,
-        "battery": fix.battery_pct,
-        "provider": (fix.provider or "")[:16] or None,
-        "mock": fix.mock,
-        "attributes": dict(fix.attributes) or None,
-        "filter_reason": fix.filter_reason.value if fix.filter_reason else None,
-        "distance_m": fix.distance_m if fix.accepted else None,
-        "zone_id": fix.zone_ids[0] if fix.zone_ids else None,
-    }
+_POSITION_COLUMNS = (
+    "device_id",
+    "collector_id",
+    "fix_time",
+    "device_time",
+    "server_time",
+    "local_date",
+    "lat",
+    "lon",
+    "accuracy_m",
+    "speed_mps",
+    "heading",
+    "altitude_m",
+    "battery",
+    "provider",
+    "mock",
+    "attributes",
+    "filter_reason",
+    "distance_m",
+    "zone_id",
+)
+
+
+def _sqlite_time(moment: datetime | None) -> str | None:
+    """UTC as SQLAlchemy's SQLite DATETIME stores it (microseconds always written), so
+    rows inserted here compare and read back exactly like rows inserted through the ORM."""
+    if moment is None:
+        return None
+    if moment.tzinfo is not UTC:  # decoders already give UTC: skip the conversion then
+        moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _insert_rows(
+    conn: Connection,
+    sql: str,
+    device: TrackedDevice,
+    fixes: Sequence[tracking.Position],
+    tz: ZoneInfo,
+) -> None:
+    """Hand the rows straight to the driver's ``executemany``, in the session's transaction.
+
+    SQLAlchemy's per-row parameter processing (type coercion of 19 columns) cost more CPU
+    than the insert itself; here each row is one tuple in the column order of the SQL, with
+    the same stored forms the column types would produce (UTC times; on SQLite, text times
+    and dates; JSON text for attributes).
+    """
+    on_sqlite = conn.dialect.name == "sqlite"
+    stamp = _sqlite_time if on_sqlite else _utc_or_none
+    rows = []
+    for fix in fixes:
+        local_date = fix.fix_time.astimezone(tz).date()
+        rows.append(
+            (
+                device.id,
+                device.collector_id,
+                stamp(fix.fix_time),
+                stamp(fix.device_time),
+                stamp(fix.server_time),
+                local_date.isoformat() if on_sqlite else local_date,
+                fix.lat,
+                fix.lon,
+                fix.accuracy_m,
+                fix.speed_mps,
+                fix.heading_deg,
+                fix.altitude_m,
+                fix.battery_pct,
+                (fix.provider or "")[:16] or None,
+                fix.mock,
+                json.dumps(dict(fix.attributes)) if fix.attributes else None,
+                fix.filter_reason.value if fix.filter_reason else None,
+                fix.distance_m if fix.accepted else None,
+                fix.zone_ids[0] if fix.zone_ids else None,
+            )
+        )
+    conn.exec_driver_sql(sql, rows)
+
+
+def _utc_or_none(moment: datetime | None) -> datetime | None:
+    return None if moment is None else moment.astimezone(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -527,7 +599,7 @@ def ingest_positions(
     results = tracking.run_pipeline(fixes, context)
     stored = [r.position for r in results if r.outcome is not tracking.Outcome.DISCARDED]
     if stored:
-        conn.execute(insert_positions, [_row(device, p, profile.tz) for p in stored])
+        _insert_rows(conn, insert_positions, device, stored, profile.tz)
     accepted = [p for p in stored if p.accepted]
     moved = (
         _advance_location(conn, upsert_location, profile, device, accepted) if accepted else None
@@ -881,7 +953,9 @@ def _collector_views(
 
 
 def _feature(view: _CollectorView) -> dict[str, Any]:
+    """One collector as a GeoJSON Feature; built as literals, a thousand per call."""
     location, assessment = view.location, view.assessment
+    progress = assessment.progress
     properties: dict[str, Any] = {
         "collector_id": view.collector_id,
         "username": view.username,
@@ -889,39 +963,45 @@ def _feature(view: _CollectorView) -> dict[str, Any]:
         "full_name": view.full_name,
         "status": assessment.status.value,
         "idle_min": None if assessment.idle_min is None else round(assessment.idle_min, 1),
-        "visits_done": assessment.progress.done,
-        "visits_planned": assessment.progress.planned,
-        "drift_min": (
-            None if assessment.progress.drift_min is None else round(assessment.progress.drift_min)
-        ),
+        "visits_done": progress.done,
+        "visits_planned": progress.planned,
+        "drift_min": None if progress.drift_min is None else round(progress.drift_min),
         "alerts": [alert.kind.value for alert in assessment.alerts],
         "last_sync_at": view.last_sync_at.isoformat() if view.last_sync_at else None,
-        "fix_time": None,
-        "server_time": None,
-        "accuracy_m": None,
-        "speed_mps": None,
-        "heading": None,
-        "battery": None,
-        "mock": False,
     }
-    geometry = None
-    if location is not None:
-        geometry = {"type": "Point", "coordinates": [location.lon, location.lat]}
-        properties.update(
-            fix_time=location.fix_time.isoformat(),
-            server_time=location.server_time.isoformat(),
-            accuracy_m=location.accuracy_m,
-            speed_mps=location.speed_mps,
-            heading=location.heading,
-            battery=location.battery,
-            mock=bool(location.mock),
-        )
+    if location is None:
+        properties.update(_NO_FIX)
+        return {
+            "type": "Feature",
+            "id": view.collector_id,
+            "geometry": None,
+            "properties": properties,
+        }
+    properties["fix_time"] = location.fix_time.isoformat()
+    properties["server_time"] = location.server_time.isoformat()
+    properties["accuracy_m"] = location.accuracy_m
+    properties["speed_mps"] = location.speed_mps
+    properties["heading"] = location.heading
+    properties["battery"] = location.battery
+    properties["mock"] = bool(location.mock)
     return {
         "type": "Feature",
         "id": view.collector_id,
-        "geometry": geometry,
+        "geometry": {"type": "Point", "coordinates": [location.lon, location.lat]},
         "properties": properties,
     }
+
+
+_NO_FIX: dict[str, Any] = {
+    "fix_time": None,
+    "server_time": None,
+    "accuracy_m": None,
+    "speed_mps": None,
+    "heading": None,
+    "battery": None,
+    "mock": False,
+}
+"""A collector without a fix yet has the same properties, empty."""
 
 
 def live_view(*, now: datetime | None = None) -> dict[str, Any]:
@@ -1110,7 +1190,7 @@ def purge_positions(*, now: datetime | None = None, retention_days: int | None =
     return int(deleted.rowcount or 0)
 
 
-def ingest_batch(device: Device, body: object) -> IngestResult:
+def ingest_batch(device: TrackedDevice, body: object) -> IngestResult:
     """Our handheld's batch ``{"positions": [...]}``, decoded by the plain decoder.
 
     The decoder validates every fix (units, unknown fields, times) and reports problems by

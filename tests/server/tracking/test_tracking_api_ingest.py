@@ -142,6 +142,11 @@ def test_only_device_credentials_may_post(
     assert as_user.status_code == 403
     assert as_user.mimetype == "application/problem+json"
     assert client.post(URL, json=body, headers=auth_header("dispatcher")).status_code == 403
+    client.delete(f"/api/v1/devices/{handheld.device_id}", headers=auth_header("collector01"))
+    revoked = client.post(URL, json=body, headers=handheld.bearer)
+    assert revoked.status_code == 401
+    assert revoked.mimetype == "application/problem+json"
+    assert positions() == []
 
 
 def test_malformed_batches_are_problem_details(client: FlaskClient, handheld: Any) -> None:
