@@ -198,7 +198,8 @@ class OrtoolsModel:
         for i, visit in enumerate(data.visits):
             index = manager.NodeToIndex(i)
             cumul = time_dimension.CumulVar(index)
-            if not visit.windows:
+            if not visit.windows or visit.windows[0][0] > horizon:
+                # Unservable here (e.g. a small problem whose shifts end before it opens).
                 routing.AddDisjunction([index], 0)
                 routing.ActiveVar(index).SetValue(0)
                 continue
