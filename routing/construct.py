@@ -73,6 +73,10 @@ class Builder:
 
     # -- route timing ---------------------------------------------------------------------
 
+    def timing(self, r: int, sequence: list[int]) -> _RouteState:
+        """Earliest departures and latest arrivals along a route of collector r."""
+        return self._state(r, sequence)
+
     def _state(self, r: int, sequence: list[int]) -> _RouteState:
         collector = self.data.collectors[r]
         durations = self.data.durations_s[collector.profile]

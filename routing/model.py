@@ -158,15 +158,26 @@ class ProblemData:
         object.__setattr__(self, "visit_index", visit_index)
         object.__setattr__(self, "collector_index", collector_index)
 
-    def subset(self, collector_ids: Sequence[str], visit_ids: Sequence[str]) -> ProblemData:
+    def subset(
+        self,
+        collector_ids: Sequence[str],
+        visit_ids: Sequence[str],
+        shifts: Sequence[CollectorShift] | None = None,
+    ) -> ProblemData:
         """The same day restricted to some collectors and visits, with compact matrices.
 
         Used to cut a city into zone problems that are cheap to send to another process.
         A visit allowed only to collectors outside the subset cannot be served there.
+        ``shifts`` (locations of this day) replace the collectors' own, e.g. to model only
+        a stretch of a route between two fixed stops.
         """
         keep = set(collector_ids)
         visits = [self.visits[self.visit_index[v]] for v in visit_ids]
-        collectors = [self.collectors[self.collector_index[c]] for c in collector_ids]
+        collectors = (
+            list(shifts)
+            if shifts is not None
+            else [self.collectors[self.collector_index[c]] for c in collector_ids]
+        )
         used = sorted(
             {v.location for v in visits}
             | {c.start_location for c in collectors}

@@ -35,7 +35,7 @@ from ortools.util import optional_boolean_pb2
 
 from routing.construct import Builder, construct, repair
 from routing.evaluate import INFEASIBLE, Evaluation, evaluate
-from routing.model import ProblemData, Route, Solution
+from routing.model import Break, CollectorShift, ProblemData, Route, Solution
 from routing.zones import balanced_territories
 
 REQUIRED_PENALTY = 10**12
@@ -73,8 +73,9 @@ class SolveParams:
     collectors). ``zone_size``: collectors per zone problem when the day is decomposed.
     ``lns_*``: the ruin-and-recreate loop -- the share of the budget for OR-Tools' own first
     search, the record-to-record threshold (a fraction of the best cost, shrinking to zero),
-    the metaheuristic and time limit of each small re-optimisation, and the average number
-    of stops removed per ruin.
+    the metaheuristic and time limit of each small re-optimisation, the average number
+    of stops removed per ruin, and how many stops on either side of a removed string stay
+    movable (the rest of a long route is pinned).
     """
 
     time_limit_s: float = 10.0
@@ -90,6 +91,7 @@ class SolveParams:
     lns_search: str = "descent"
     lns_step_s: float = 1.0
     lns_removed: int = 15
+    lns_window: int = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +198,8 @@ class OrtoolsModel:
         for i, visit in enumerate(data.visits):
             index = manager.NodeToIndex(i)
             cumul = time_dimension.CumulVar(index)
-            if not visit.windows:
+            if not visit.windows or visit.windows[0][0] > horizon:
+                # Unservable here (e.g. a small problem whose shifts end before it opens).
                 routing.AddDisjunction([index], 0)
                 routing.ActiveVar(index).SetValue(0)
                 continue
@@ -391,6 +394,74 @@ def plan_cost(data: ProblemData, solution: Solution, params: SolveParams) -> int
     return cost
 
 
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """A movable stretch of a route: the stops before and after it stay where they are."""
+
+    shift: CollectorShift
+    prefix: tuple[str, ...]
+    middle: tuple[str, ...]
+    suffix: tuple[str, ...]
+
+
+def route_window(
+    data: ProblemData, timing: Builder, route: Route, removed: set[str], reach: int
+) -> _Window:
+    """The stretch of ``route`` within ``reach`` stops of its removed ones, as a shift.
+
+    On long routes the small problem would otherwise hold whole routes and each step would
+    be slow. The stretch becomes a collector of its own that leaves the last pinned stop
+    before it at its earliest departure and must reach the first pinned stop after it by
+    that stop's latest start, so any feasible stretch keeps the whole route feasible. The
+    break stays in the stretch only if it is taken there (its window cut to the stretch);
+    visit and load limits shrink by what the pinned stops use.
+    """
+    r = data.collector_index[route.collector_id]
+    collector = data.collectors[r]
+    ids = route.visit_ids
+    whole = _Window(collector, (), ids, ())
+    positions = [k for k, v in enumerate(ids) if v in removed]
+    if not positions:
+        return whole
+    a = max(0, positions[0] - reach)
+    b = min(len(ids), positions[-1] + reach + 1)
+    if a == 0 and b == len(ids):
+        return whole
+    sequence = [data.visit_index[v] for v in ids]
+    state = timing.timing(r, sequence)
+    if state.end_s > collector.shift_end_s:
+        return whole
+    start_s, end_s = int(state.departure[a]), int(state.latest_arrival[b])
+    if end_s < start_s:
+        return whole
+    lunch = None
+    if collector.lunch is not None and a <= state.break_leg <= b:
+        held = collector.lunch
+        lunch = Break(
+            max(held.window_start_s, start_s),
+            min(held.window_end_s, end_s - held.duration_s),
+            held.duration_s,
+        )
+        if lunch.window_end_s < lunch.window_start_s:
+            return whole
+    pinned = sequence[:a] + sequence[b:]
+    shift = replace(
+        collector,
+        start_location=collector.start_location
+        if a == 0
+        else data.visits[sequence[a - 1]].location,
+        end_location=collector.end_location if b == len(ids) else data.visits[sequence[b]].location,
+        shift_start_s=start_s,
+        shift_end_s=end_s,
+        lunch=lunch,
+        max_visits=None if collector.max_visits is None else collector.max_visits - len(pinned),
+        capacity=None
+        if collector.capacity is None
+        else collector.capacity - sum(data.visits[i].demand for i in pinned),
+    )
+    return _Window(shift, ids[:a], ids[a:b], ids[b:])
+
+
 def lns_until(
     data: ProblemData,
     start: Solution | None,
@@ -420,6 +491,7 @@ def lns_until(
     best, best_cost = current, plan_cost(data, current, params)
     rng = np.random.default_rng(params.seed)
     neighbours = nearest_visits(data, 40)
+    timing = Builder(data)
     began = time.time()
     span = max(deadline - began, 1e-3)
     while (left := deadline - time.time() - 0.05) > 0.02:
@@ -435,20 +507,24 @@ def lns_until(
                 idle, key=lambda c: int(data.durations_s[c.profile][c.start_location, place])
             )
             collector_ids = [*collector_ids, nearest.id]
-        members = set(collector_ids)
-        kept = [r for r in current.routes if r.collector_id in members]
+        by_collector = {r.collector_id: r for r in current.routes}
+        windows = {
+            c: route_window(
+                data, timing, by_collector.get(c, Route(c, ())), removed, params.lns_window
+            )
+            for c in collector_ids
+        }
         routed = {v for r in current.routes for v in r.visit_ids}
         nearby = [
             data.visits[i].id
             for i in neighbours[seed].tolist()
             if data.visits[i].id not in routed and data.visits[i].windows
         ]
-        visit_ids = [v for r in kept for v in r.visit_ids] + nearby
-        sub = data.subset(collector_ids, visit_ids)
+        visit_ids = [v for w in windows.values() for v in w.middle] + nearby
+        sub = data.subset(collector_ids, visit_ids, [w.shift for w in windows.values()])
         ruined = Solution(
             tuple(
-                Route(r.collector_id, tuple(v for v in r.visit_ids if v not in removed))
-                for r in kept
+                Route(c, tuple(v for v in w.middle if v not in removed)) for c, w in windows.items()
             )
         )
         sub_model = OrtoolsModel(sub, params)
@@ -457,8 +533,17 @@ def lns_until(
         )
         if result is None:
             continue
-        replaced = {r.collector_id: r for r in current.routes}
-        replaced.update((r.collector_id, r) for r in result.routes)
+        changed = [
+            Route(
+                r.collector_id,
+                windows[r.collector_id].prefix + r.visit_ids + windows[r.collector_id].suffix,
+            )
+            for r in result.routes
+        ]
+        if any(w.prefix or w.suffix for w in windows.values()) and not _feasible(data, changed):
+            continue
+        replaced = dict(by_collector)
+        replaced.update((r.collector_id, r) for r in changed)
         candidate = Solution(tuple(replaced[c.id] for c in data.collectors if c.id in replaced))
         cost = plan_cost(data, candidate, params)
         threshold = params.lns_threshold * (1 - (time.time() - began) / span)
@@ -469,6 +554,12 @@ def lns_until(
         if cost <= best_cost * (1 + threshold):
             current = candidate
     return best
+
+
+def _feasible(data: ProblemData, routes: Sequence[Route]) -> bool:
+    """Whether these routes pass the independent evaluator on their own."""
+    sub = data.subset([r.collector_id for r in routes], [v for r in routes for v in r.visit_ids])
+    return evaluate(sub, Solution(tuple(routes))).feasible
 
 
 # -- the planner ---------------------------------------------------------------------------

@@ -6,7 +6,7 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from routing.construct import construct
+from routing.construct import Builder, construct
 from routing.contact_hours import PERU, visit_windows
 from routing.evaluate import evaluate
 from routing.model import Break, CollectorShift, ProblemData, Route, Solution, Visit
@@ -18,6 +18,7 @@ from routing.solver import (
     ortools_improve,
     plan,
     plan_cost,
+    route_window,
     ruin,
 )
 
@@ -234,3 +235,31 @@ def test_ruin_and_recreate_finds_a_plan_the_evaluator_accepts() -> None:
     check = evaluate(data, result)
     assert check.feasible
     assert plan_cost(data, result, params) <= plan_cost(data, start, params)
+
+
+def test_a_long_route_is_reoptimised_in_a_window_between_pinned_stops(line_day) -> None:  # type: ignore[no-untyped-def]
+    data = line_day(list(range(1, 11)))
+    route = Route("c1", tuple(f"v{i}" for i in range(1, 11)))
+    window = route_window(data, Builder(data), route, {"v5"}, reach=2)
+    assert window.prefix == ("v1", "v2")
+    assert window.middle == ("v3", "v4", "v5", "v6", "v7")
+    assert window.suffix == ("v8", "v9", "v10")
+    # Leave v2 at its earliest (8:12 + 10 min service); reach v8 by its latest start: the
+    # office at 16:00 is 10 blocks from v10, 10 min of service at v10 and v9, 1 block apart.
+    assert window.shift.start_location == 2 and window.shift.end_location == 8
+    assert window.shift.shift_start_s == 8 * H + 22 * M
+    assert window.shift.shift_end_s == 15 * H + 18 * M
+    # Any order of the window that fits its shift keeps the whole route feasible.
+    sub = data.subset(["c1"], list(window.middle), [window.shift])
+    reordered = ortools_improve(
+        sub, Solution((Route("c1", ("v7", "v3", "v5", "v4", "v6")),)), 0.2, QUICK
+    )
+    assert reordered is not None and evaluate(sub, reordered).feasible
+    stitched = window.prefix + reordered.routes[0].visit_ids + window.suffix
+    assert evaluate(data, Solution((Route("c1", stitched),))).feasible
+
+
+def test_a_visit_opening_after_every_shift_ends_is_dropped_not_an_error(line_day) -> None:  # type: ignore[no-untyped-def]
+    data = line_day([1, 2], windows=[((9 * H, 10 * H),), ((17 * H, 18 * H),)])
+    result = ortools_improve(data, None, 0.2, QUICK)
+    assert result is not None and result.routes[0].visit_ids == ("v1",)
