@@ -1060,15 +1060,15 @@ def refresh_collector_days(
         return
     for chunk in _chunks(set(days)):
         _lock(conn, Collector, (collector for _, collector in chunk))
-        conn.execute(_collector_days_delete(), {"days": chunk})
+        conn.execute(_days_delete(act), {"days": chunk})
         conn.execute(_collector_days_insert(True), {"days": chunk, "radius": radius})
 
 
 @functools.cache
-def _collector_days_delete() -> Any:
-    act = CollectorDayActivity
-    return delete(act).where(
-        tuple_(act.local_date, act.collector_id).in_(bindparam("days", expanding=True))
+def _days_delete(rollup: Any) -> Any:
+    """DELETE of a per (local day, collector) rollup's rows for the bound ``days``."""
+    return delete(rollup).where(
+        tuple_(rollup.local_date, rollup.collector_id).in_(bindparam("days", expanding=True))
     )
 
 
@@ -1182,16 +1182,8 @@ def refresh_assignment_days(
         return
     for chunk in _chunks(set(days)):
         _lock(conn, Collector, (collector for _, collector in chunk))
-        conn.execute(_assignment_days_delete(), {"days": chunk})
+        conn.execute(_days_delete(t), {"days": chunk})
         conn.execute(_assignment_days_insert(), {"days": chunk})
-
-
-@functools.cache
-def _assignment_days_delete() -> Any:
-    t = CollectorDayAssignments
-    return delete(t).where(
-        tuple_(t.local_date, t.collector_id).in_(bindparam("days", expanding=True))
-    )
 
 
 @functools.cache
