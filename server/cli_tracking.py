@@ -169,6 +169,7 @@ def replay_demo(
             f"{len(closed)} collectors: their fixes would not be stored (privacy). "
             "Pass --open-shifts to widen the demo collectors' shifts for the replay."
         )
+    shifts = {c.id: (c.shift_start_min, c.shift_end_min) for c, _ in chosen}
     for collector, _ in chosen:
         if open_shifts:
             collector.shift_start_min, collector.shift_end_min = 0, 24 * 60
@@ -180,7 +181,15 @@ def replay_demo(
         walkers.append((collector, secret, start, walking_plan(start, stops, speed)))
     db.session.commit()
     click.echo(f"Replaying {len(walkers)} collectors at x{speedup:g} against {url}; Ctrl-C stops.")
-    _replay(url, walkers, speedup=speedup, interval=interval, duration=duration)
+    try:
+        _replay(url, walkers, speedup=speedup, interval=interval, duration=duration)
+    finally:
+        if open_shifts:
+            # Widened for the replay only: plans and alerts go back to the real shifts.
+            for collector, _ in chosen:
+                collector.shift_start_min, collector.shift_end_min = shifts[collector.id]
+            db.session.commit()
+            click.echo("The replayed collectors' shifts are restored.")
 
 
 def _replay(

@@ -35,6 +35,7 @@ def test_replay_posts_positions_to_a_running_server(
     app: Flask, factory: Any, live_server: Any
 ) -> None:
     collector = factory.collector("collector01", lat=HOME[0], lon=HOME[1], travel_mode="walk")
+    shift = (collector.shift_start_min, collector.shift_end_min)
     today = datetime.now(ZoneInfo("America/Lima")).date()
     for n in range(3):
         account = factory.account(lat=HOME[0] + 0.002 * (n + 1), lon=HOME[1])
@@ -62,6 +63,8 @@ def test_replay_posts_positions_to_a_running_server(
     )
     assert result.exit_code == 0, result.output
     assert "Replaying 1 collectors" in result.output
+    db.session.refresh(collector)
+    assert (collector.shift_start_min, collector.shift_end_min) == shift  # restored afterwards
     db.session.expire_all()
     count = db.session.execute(db.select(db.func.count(Position.id))).scalar_one()
     assert count >= 3
