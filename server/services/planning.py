@@ -471,13 +471,18 @@ def render(
                     "why": visit.get("why", ""),
                 }
             )
-        hours = (route.end_s - route.start_s) / 3600 if route.stops else 0.0
+        # Leave as late as still makes the first stop on time: waiting at the first door (a
+        # shift opening before legal hours, say) is neither work nor the route's hours.
+        departure_s = route.start_s
+        if route.stops:
+            departure_s += route.stops[0].start_s - route.stops[0].arrival_s
+        hours = (route.end_s - departure_s) / 3600 if route.stops else 0.0
         routes.append(
             {
                 "collector_id": int(route.collector_id),
                 "start": entry["start"],
                 "end": entry["end"],
-                "departure": _instant(day, route.start_s, tz),
+                "departure": _instant(day, departure_s, tz),
                 "return": _instant(day, route.end_s, tz) if route.stops else None,
                 "break_start": None
                 if route.break_start_s is None

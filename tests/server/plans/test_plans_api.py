@@ -93,6 +93,26 @@ def test_a_public_holiday_plans_no_visit_and_says_why(
     assert {u["reason"] for u in plan["unassigned"]} == {"PE: public holiday"}
 
 
+def test_a_route_leaves_in_time_for_its_first_stop_not_at_a_midnight_shift_start(
+    client: FlaskClient, auth_header: Any, day_setup: dict[str, Any]
+) -> None:
+    for collector in day_setup["collectors"]:
+        collector.shift_start_min, collector.shift_end_min = 0, 24 * 60 - 1
+    db.session.commit()
+    plan = _plan(client, auth_header("dispatcher"), TUESDAY)
+    routes = [r for r in plan["routes"] if r["stops"]]
+    assert routes
+    lima = ZoneInfo("America/Lima")
+    for route in routes:
+        # Peru's legal hours open at 07:00: nobody walks out at midnight to wait at a door.
+        departure = datetime.fromisoformat(route["departure"])
+        first_eta = datetime.fromisoformat(route["stops"][0]["eta"])
+        assert departure.astimezone(lima).hour >= 6
+        assert departure <= first_eta
+        back = datetime.fromisoformat(route["return"])
+        assert route["totals"]["hours"] == round((back - departure).total_seconds() / 3600, 2)
+
+
 def test_custom_contact_hours_set_by_an_admin_shape_the_plan(
     client: FlaskClient, auth_header: Any, day_setup: dict[str, Any]
 ) -> None:
