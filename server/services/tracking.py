@@ -289,7 +289,7 @@ class TrackedDevice(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class DeviceRef:
-    """A device identified by its tracking id, read as plain columns (no ORM object)."""
+    """An active device read as plain columns (no ORM object)."""
 
     id: str
     collector_id: int
@@ -297,33 +297,30 @@ class DeviceRef:
 
 
 # Hot-path statements are built once: constructing a select per request costs more CPU
-# than running it on an index.
-_DEVICE_BY_TRACKING_ID = select(Device.id, Device.collector_id, Device.last_seen_at).where(
-    Device.tracking_id == bindparam("tracking_id"), Device.revoked_at.is_(None)
-)
+# than running it on an index. One per column a device is looked up by.
+_ACTIVE_DEVICE = {
+    column.key: select(Device.id, Device.collector_id, Device.last_seen_at).where(
+        column == bindparam("key"), Device.revoked_at.is_(None)
+    )
+    for column in (Device.id, Device.tracking_id)
+}
+
+
+def _active_device(column: str, key: str) -> DeviceRef | None:
+    row = db.session.connection().execute(_ACTIVE_DEVICE[column], {"key": key}).first()
+    return DeviceRef(row.id, row.collector_id, row.last_seen_at) if row is not None else None
 
 
 def device_by_tracking_id(tracking_id: str) -> DeviceRef | None:
     """The active device an OsmAnd-protocol app identifies with ``id``/``device_id``."""
     if not tracking_id or len(tracking_id) > 64:
         return None
-    row = (
-        db.session.connection()
-        .execute(_DEVICE_BY_TRACKING_ID, {"tracking_id": tracking_id})
-        .first()
-    )
-    return DeviceRef(row.id, row.collector_id, row.last_seen_at) if row is not None else None
-
-
-_DEVICE_BY_ID = select(Device.id, Device.collector_id, Device.last_seen_at).where(
-    Device.id == bindparam("device_id"), Device.revoked_at.is_(None)
-)
+    return _active_device("tracking_id", tracking_id)
 
 
 def device_by_id(device_id: str) -> DeviceRef | None:
     """The active device a handheld's credential named, as plain columns."""
-    row = db.session.connection().execute(_DEVICE_BY_ID, {"device_id": device_id}).first()
-    return DeviceRef(row.id, row.collector_id, row.last_seen_at) if row is not None else None
+    return _active_device("id", device_id)
 
 
 def device_by_basic_auth(username: str, password: str) -> Device | None:
