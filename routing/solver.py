@@ -223,14 +223,8 @@ class OrtoolsModel:
                     lunch.window_start_s, lunch.window_end_s, lunch.duration_s, False, f"lunch {v}"
                 )
                 time_dimension.SetBreakIntervalsOfVehicle([interval], v, visit_transits)
-        self.on_solution: Callable[[], None] | None = None
-        routing.AddAtSolutionCallback(self._at_solution)
         self.closed = False
         self.last_cost = INFEASIBLE
-
-    def _at_solution(self) -> None:
-        if self.on_solution is not None:
-            self.on_solution()
 
     def search(self, time_limit_s: float, metaheuristic: str = "gls") -> Any:
         """Search parameters: parallel cheapest insertion, then the given metaheuristic."""
@@ -284,25 +278,6 @@ class OrtoolsModel:
                 index = assignment.Value(routing.NextVar(index))
             result.append(Route(collector.id, tuple(ids)))
         return Solution(tuple(result))
-
-
-def ortools_improve(
-    data: ProblemData,
-    start: Solution | None,
-    time_limit_s: float,
-    params: SolveParams,
-    on_solution: Callable[[], None] | None = None,
-) -> Solution | None:
-    """Guided local search on the full OR-Tools model, from ``start`` when given.
-
-    Without a start, OR-Tools builds its own first solution (parallel cheapest insertion).
-    Returns ``None`` when OR-Tools finds nothing in time.
-    """
-    if not data.collectors:
-        return None
-    model = OrtoolsModel(data, params)
-    model.on_solution = on_solution
-    return model.solve(start, time_limit_s)
 
 
 def nearest_visits(data: ProblemData, count: int) -> np.ndarray:

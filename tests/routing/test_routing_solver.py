@@ -11,11 +11,11 @@ from routing.contact_hours import PERU, visit_windows
 from routing.evaluate import evaluate
 from routing.model import Break, CollectorShift, ProblemData, Route, Solution, Visit
 from routing.solver import (
+    OrtoolsModel,
     Progress,
     SolveParams,
     lns_until,
     nearest_visits,
-    ortools_improve,
     plan,
     plan_cost,
     route_window,
@@ -180,7 +180,7 @@ def small_days(draw: st.DrawFn) -> ProblemData:
 def test_every_plan_passes_the_independent_evaluator(data: ProblemData) -> None:
     first = construct(data)
     assert evaluate(data, first).feasible or data.visits[0].required
-    improved = ortools_improve(data, first, 0.2, SolveParams(workers=1))
+    improved = OrtoolsModel(data, SolveParams(workers=1)).solve(first, 0.2)
     if improved is not None:
         check = evaluate(data, improved)
         assert not [v for v in check.violations if "required" not in v]
@@ -251,8 +251,8 @@ def test_a_long_route_is_reoptimised_in_a_window_between_pinned_stops(line_day) 
     assert window.shift.shift_end_s == 15 * H + 18 * M
     # Any order of the window that fits its shift keeps the whole route feasible.
     sub = data.subset(["c1"], list(window.middle), [window.shift])
-    reordered = ortools_improve(
-        sub, Solution((Route("c1", ("v7", "v3", "v5", "v4", "v6")),)), 0.2, QUICK
+    reordered = OrtoolsModel(sub, QUICK).solve(
+        Solution((Route("c1", ("v7", "v3", "v5", "v4", "v6")),)), 0.2
     )
     assert reordered is not None and evaluate(sub, reordered).feasible
     stitched = window.prefix + reordered.routes[0].visit_ids + window.suffix
@@ -261,5 +261,5 @@ def test_a_long_route_is_reoptimised_in_a_window_between_pinned_stops(line_day) 
 
 def test_a_visit_opening_after_every_shift_ends_is_dropped_not_an_error(line_day) -> None:  # type: ignore[no-untyped-def]
     data = line_day([1, 2], windows=[((9 * H, 10 * H),), ((17 * H, 18 * H),)])
-    result = ortools_improve(data, None, 0.2, QUICK)
+    result = OrtoolsModel(data, QUICK).solve(None, 0.2)
     assert result is not None and result.routes[0].visit_ids == ("v1",)
