@@ -211,10 +211,23 @@ class LocalStore:
         return [PendingPhoto(r[0], Path(r[1]), r[2], r[3], r[4]) for r in rows]
 
     def set_upload_url(self, sha256: str, url: str | None) -> None:
-        self.db.execute("UPDATE photos SET upload_url = ? WHERE sha256 = ?", (url, sha256))
+        self._unflushed("UPDATE photos SET upload_url = ? WHERE sha256 = ?", (url, sha256))
 
     def photo_uploaded(self, sha256: str) -> None:
-        self.db.execute("UPDATE photos SET uploaded = 1 WHERE sha256 = ?", (sha256,))
+        self._unflushed("UPDATE photos SET uploaded = 1 WHERE sha256 = ?", (sha256,))
+
+    def _unflushed(self, sql: str, params: tuple[Any, ...]) -> None:
+        """Upload bookkeeping, written without waiting for the disk.
+
+        Losing it to a power cut costs bandwidth, never a photo: a forgotten upload URL
+        means a new upload, a forgotten "uploaded" flag means the server answers "already
+        held". The next flushed write makes it durable too (one write-ahead log).
+        """
+        self.db.execute("PRAGMA synchronous=NORMAL")
+        try:
+            self.db.execute(sql, params)
+        finally:
+            self.db.execute("PRAGMA synchronous=FULL")
 
     def add_position(self, fix: dict[str, Any]) -> None:
         self.db.execute("INSERT INTO positions (fix) VALUES (?)", (json.dumps(fix),))

@@ -5,12 +5,13 @@ appended under an exclusive file lock before it is acknowledged, the file's size
 offset the server reports and its modification time starts the upload's expiry. Chunks are
 not flushed one by one: a server process that dies loses nothing the kernel holds, and after
 a power cut the part is at most shorter, so the device's HEAD resumes from there (it keeps
-the photo until the upload completes). The whole file is flushed and re-hashed before the
-upload counts as complete, so nothing is called stored before it is on disk. The database
+the photo until the upload completes). The whole file is flushed and its hash checked before
+the upload counts as complete, so nothing is called stored before it is on disk. The database
 row only changes when the upload is created, completes, is refused or expires, so a chunk
 costs one read of the row through a plain connection (no session, no ORM
-objects). A finished file is re-hashed, sniffed and moved to ``<media>/<aa>/<sha256>``; a
-file the server already holds completes at once, so the same photo is stored once.
+objects). A finished file is hashed (as its chunks arrive, or read again when another
+worker wrote some of them), sniffed and moved to ``<media>/<aa>/<sha256>``; a file the
+server already holds completes at once, so the same photo is stored once.
 """
 
 from __future__ import annotations
@@ -23,12 +24,13 @@ import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 from flask import current_app
 from sqlalchemy import bindparam, select, update
@@ -52,12 +54,21 @@ from sync.tus import (
     parse_non_negative,
 )
 
+if TYPE_CHECKING:
+    from hashlib import _Hash as HASH
+
 log = logging.getLogger(__name__)
 
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _HASH_BLOCK = 1024 * 1024
 _READ_BLOCK = 1024 * 1024
 _purge_lock = threading.Lock()
+# Running sha256 of the uploads this process is receiving, by upload id: (bytes hashed,
+# hash). Fed under the part's lock and only while it matches the part's size, so a chunk
+# written by another worker simply leaves the finish to re-read the file.
+_RUNNING_DIGESTS_KEPT = 256
+_running_digests: OrderedDict[str, tuple[int, HASH]] = OrderedDict()
+_digests_lock = threading.Lock()
 # Built once, as the chunk path reads the row on every request.
 _UPLOAD_COLUMNS = (MediaUpload.id, MediaUpload.sha256, MediaUpload.size_bytes, MediaUpload.status)
 _OWNED_BY_DEVICE = select(*_UPLOAD_COLUMNS).where(
@@ -187,15 +198,17 @@ def create_upload(
     else:
         part = _part_path(upload.id)
         part.parent.mkdir(parents=True, exist_ok=True)
+        # Not flushed: like an unflushed chunk, a part lost to a power cut only makes the
+        # device create the upload again (it keeps the photo until the upload completes).
         part.touch()
-        # The part's name must survive a crash too, or acknowledged chunks would vanish.
-        _fsync_dir(part.parent)
         expires_at = _expiry(part.stat().st_mtime)
+    complete = upload.status == "complete"
+    # Read before the commit, which would expire the object and reload it row by row.
+    state = UploadState(upload.id, length if complete else 0, length, complete, expires_at)
     db.session.add(upload)
     db.session.commit()
     _schedule_purge()
-    complete = upload.status == "complete"
-    return UploadState(upload.id, upload.offset if complete else 0, length, complete, expires_at)
+    return state
 
 
 def _owned_upload(upload_id: str, caller: Caller) -> _Upload:
@@ -312,6 +325,7 @@ def append_chunk(
             raise _gone("This upload expired; create a new one.")
         if offset != received:
             raise _wrong_offset(received)
+        hashed, digest = _take_digest(upload.id)
         try:
             view = memoryview(data)
             while view:
@@ -321,6 +335,9 @@ def append_chunk(
             os.ftruncate(fd, received)
             log.error("could not store a photo chunk: %s", exc.strerror)
             raise _disk_unavailable() from exc
+        if hashed == received:
+            digest.update(data)
+            _keep_digest(upload.id, received + len(data), digest)
         if offset + len(data) < upload.size_bytes:
             return UploadState(
                 upload.id,
@@ -388,13 +405,28 @@ def _recover(upload: _Upload) -> UploadState:
     raise _gone("This upload is no longer held; create a new one.")
 
 
-def _finish(upload: _Upload) -> UploadState:
-    """Re-hash and sniff the whole file, then keep it under its hash (or refuse it).
+def _take_digest(upload_id: str) -> tuple[int, HASH]:
+    """The running hash of an upload and how many bytes it covers (0 and a new one if none)."""
+    with _digests_lock:
+        return _running_digests.pop(upload_id, None) or (0, hashlib.sha256())
 
-    The caller holds the part file's lock, so one request finishes an upload exactly once.
+
+def _keep_digest(upload_id: str, hashed: int, digest: HASH) -> None:
+    with _digests_lock:
+        _running_digests[upload_id] = (hashed, digest)
+        while len(_running_digests) > _RUNNING_DIGESTS_KEPT:
+            _running_digests.popitem(last=False)
+
+
+def _finish(upload: _Upload) -> UploadState:
+    """Hash and sniff the whole file, then keep it under its hash (or refuse it).
+
+    The file is hashed from the bytes this process wrote as they arrived, or else read
+    again (chunks written by another worker, or a finish after a restart). The caller holds
+    the part file's lock, so one request finishes an upload exactly once.
     """
     part = _part_path(upload.id)
-    digest = hashlib.sha256()
+    hashed, digest = _take_digest(upload.id)
     with part.open("rb") as handle:
         # The one flush of the upload: nothing counts as stored before it is on disk.
         try:
@@ -403,9 +435,10 @@ def _finish(upload: _Upload) -> UploadState:
             log.error("could not flush a photo upload: %s", exc.strerror)
             raise _disk_unavailable() from exc
         head = handle.read(SNIFF_BYTES)
-        digest.update(head)
-        while block := handle.read(_HASH_BLOCK):
-            digest.update(block)
+        if hashed != upload.size_bytes:
+            digest = hashlib.sha256(head)
+            while block := handle.read(_HASH_BLOCK):
+                digest.update(block)
     mime = sniff_image_type(head)
     if digest.hexdigest() != upload.sha256 or mime is None:
         _record(upload, status="failed")
@@ -438,10 +471,11 @@ def _record(upload: _Upload, *, status: str, mime: str | None = None) -> None:
                 .where(MediaUpload.id == upload.id, MediaUpload.status == "uploading")
                 .values(**values)
             )
-            if status == "complete":
+            attached = status == "complete" and bool(
                 connection.execute(
                     update(Photo).where(Photo.sha256 == upload.sha256).values(mime=mime)
-                )
+                ).rowcount
+            )
     except DBAPIError as exc:
         raise ProblemError(
             503,
@@ -449,7 +483,7 @@ def _record(upload: _Upload, *, status: str, mime: str | None = None) -> None:
             "Could not record the finished upload; retry.",
             headers={"Retry-After": "1"},
         ) from exc
-    if status == "complete":
+    if attached:
         _verify_photo_locations(upload.sha256)
 
 

@@ -59,6 +59,19 @@ def test_outbox_counts_without_gaps_and_survives_a_failed_stop(tmp_path: Path) -
     assert [e.args["text"] for e in reopened.outbox(10)] == ["b", "c"]
 
 
+def test_upload_bookkeeping_is_kept_and_captures_stay_flushed(tmp_path: Path) -> None:
+    store = LocalStore(tmp_path)
+    store.add_photo("ab" * 32, b"\xff\xd8 photo", "image/jpeg")
+    store.set_upload_url("ab" * 32, "http://server/api/v1/media/u1")
+    assert store.db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL again
+    store.close()
+    reopened = LocalStore(tmp_path)
+    assert [p.upload_url for p in reopened.pending_photos()] == ["http://server/api/v1/media/u1"]
+    reopened.photo_uploaded("ab" * 32)
+    assert reopened.pending_photos() == []
+    assert reopened.db.execute("PRAGMA synchronous").fetchone()[0] == 2
+
+
 def test_receipts_come_from_blocks_in_order(tmp_path: Path) -> None:
     store = LocalStore(tmp_path)
     store.add_receipt_block("LIM", 1001, 1002)

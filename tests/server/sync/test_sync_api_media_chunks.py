@@ -293,3 +293,24 @@ def test_a_chunk_the_disk_could_not_store_is_not_counted(
     monkeypatch.undo()
     assert patch(handheld, url, 10_000, data[10_000:]).status_code == 204
     assert stored_files(app)[0].read_bytes() == data
+
+
+@pytest.mark.parametrize("other_worker_wrote_a_chunk", [False, True])
+def test_the_whole_file_is_checked_against_its_sha256_however_its_chunks_arrived(
+    app: Flask, handheld: Handheld, other_worker_wrote_a_chunk: bool
+) -> None:
+    """Hashed as the chunks arrive, or read again when this process did not see them all."""
+    data, chunk = photo(96, seed=8), 32 * 1024
+    half = len(data) // 2
+    liar = data[:half] + photo(96, seed=9)[: len(data) - half]  # same size, another file
+    good = create(handheld, data).headers["Location"]
+    bad = create(handheld, data).headers["Location"]
+    for offset in range(0, len(data), chunk):
+        if other_worker_wrote_a_chunk and offset == chunk:
+            media._running_digests.clear()  # as if another process had taken the last chunk
+        assert patch(handheld, good, offset, data[offset : offset + chunk]).status_code == 204
+        # Every chunk is intact on the way (its checksum matches), yet the file is another.
+        sent = patch(handheld, bad, offset, liar[offset : offset + chunk])
+        assert sent.status_code == (460 if offset + chunk >= len(data) else 204)
+    assert [p.read_bytes() for p in stored_files(app)] == [data]
+    assert (status(good), status(bad)) == ("complete", "failed")
