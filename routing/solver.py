@@ -35,6 +35,7 @@ from ortools.util import optional_boolean_pb2
 
 from routing.construct import Builder, construct, repair
 from routing.evaluate import INFEASIBLE, Evaluation, evaluate
+from routing.local_search import LocalSearch
 from routing.model import Break, CollectorShift, ProblemData, Route, Solution
 from routing.zones import balanced_territories
 
@@ -92,6 +93,8 @@ class SolveParams:
     lns_step_s: float = 1.0
     lns_removed: int = 15
     lns_window: int = 8
+    lns_ortools_every: int = 3
+    ls_neighbours: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +345,13 @@ def ruin(
 
 def plan_cost(data: ProblemData, solution: Solution, params: SolveParams) -> int:
     """OR-Tools' objective of a plan: travel, penalties of servable dropped visits, span cost."""
+    return plan_cost_travel(data, solution, params)[0]
+
+
+def plan_cost_travel(
+    data: ProblemData, solution: Solution, params: SolveParams
+) -> tuple[int, int]:
+    """``plan_cost`` and the plan's travel alone."""
     travel = 0
     routed: set[str] = set()
     for route in solution.routes:
@@ -366,7 +376,7 @@ def plan_cost(data: ProblemData, solution: Solution, params: SolveParams) -> int
         if used:
             span = max(r.end_s for r in used) - min(r.start_s for r in used)
             cost += params.balance_weight * span
-    return cost
+    return cost, travel
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,12 +473,16 @@ def lns_until(
     current = model.solve(start, limit * params.lns_first_share)
     if current is None:
         return start
-    best, best_cost = current, plan_cost(data, current, params)
     rng = np.random.default_rng(params.seed)
     neighbours = nearest_visits(data, 40)
+    moves = LocalSearch(data, params.value_weight_s, neighbours[:, : params.ls_neighbours])
+    current = _polish(data, moves, current, deadline, rng, None)
+    best, (best_cost, best_travel) = current, plan_cost_travel(data, current, params)
+    current_cost = best_cost
     timing = Builder(data)
     began = time.time()
     span = max(deadline - began, 1e-3)
+    iteration = 0
     while (left := deadline - time.time() - 0.05) > 0.02:
         collector_ids, removed, seed = ruin(data, current, neighbours, rng, params.lns_removed)
         if not collector_ids:
@@ -502,33 +516,57 @@ def lns_until(
                 Route(c, tuple(v for v in w.middle if v not in removed)) for c, w in windows.items()
             )
         )
-        sub_model = OrtoolsModel(sub, params)
-        result = sub_model.solve(
-            repair(sub, ruined), min(params.lns_step_s, left), params.lns_search
-        )
-        if result is None:
-            continue
-        changed = [
-            Route(
-                r.collector_id,
-                windows[r.collector_id].prefix + r.visit_ids + windows[r.collector_id].suffix,
+        recreated: Solution | None = repair(sub, ruined)
+        if iteration % params.lns_ortools_every == 0:
+            # OR-Tools polishes the recreated neighbourhood; the cheap moves follow.
+            recreated = OrtoolsModel(sub, params).solve(
+                recreated, min(params.lns_step_s, left), params.lns_search
             )
-            for r in result.routes
-        ]
-        if any(w.prefix or w.suffix for w in windows.values()) and not _feasible(data, changed):
+        iteration += 1
+        if recreated is None:
             continue
         replaced = dict(by_collector)
-        replaced.update((r.collector_id, r) for r in changed)
+        replaced.update(
+            (
+                r.collector_id,
+                Route(
+                    r.collector_id,
+                    windows[r.collector_id].prefix + r.visit_ids + windows[r.collector_id].suffix,
+                ),
+            )
+            for r in recreated.routes
+        )
         candidate = Solution(tuple(replaced[c.id] for c in data.collectors if c.id in replaced))
-        cost = plan_cost(data, candidate, params)
-        threshold = params.lns_threshold * (1 - (time.time() - began) / span)
+        candidate = moves.run(candidate, deadline, rng, set(collector_ids))
+        changed = [
+            r for r in candidate.routes if by_collector.get(r.collector_id, Route("", ())) != r
+        ]
+        if changed and not _feasible(data, changed):
+            continue
+        cost, travel = plan_cost_travel(data, candidate, params)
+        # Record-to-record travel priced in travel time: a share of the best plan's travel,
+        # shrinking to zero (a share of the whole cost would let the value penalty swamp it).
+        threshold = params.lns_threshold * best_travel * (1 - (time.time() - began) / span)
         if cost < best_cost:
-            best, best_cost = candidate, cost
+            best, best_cost, best_travel = candidate, cost, travel
             if on_best is not None:
                 on_best(best)
-        if cost <= best_cost * (1 + threshold):
-            current = candidate
+        if cost <= best_cost + threshold or cost < current_cost:
+            current, current_cost = candidate, cost
     return best
+
+
+def _polish(
+    data: ProblemData,
+    moves: LocalSearch,
+    solution: Solution,
+    deadline: float,
+    rng: np.random.Generator,
+    focus: set[str] | None,
+) -> Solution:
+    """The cheap moves applied to a plan, kept only if the independent evaluator agrees."""
+    polished = moves.run(solution, deadline, rng, focus)
+    return polished if evaluate(data, polished).feasible else solution
 
 
 def _feasible(data: ProblemData, routes: Sequence[Route]) -> bool:
@@ -708,7 +746,19 @@ def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -
     workers = max(1, params.workers)
     pool = _pool(workers) if workers > 1 else None
     round_index = 0
+    # The cheap moves span the whole day: they cross the zones' borders between rounds.
+    moves = LocalSearch(
+        data, params.value_weight_s, nearest_visits(data, params.ls_neighbours)
+    )
+    rng = np.random.default_rng(params.seed)
+
+    def polish(phase: str) -> None:
+        assert tracker.best is not None
+        deadline = time.time() + max(0.0, tracker.remaining() - 2.0)
+        tracker.offer(_polish(data, moves, tracker.best, deadline, rng, None), phase)
+
     try:
+        polish("local search")
         # Keep a second for merging, the last repair and explaining the dropped visits.
         while tracker.remaining() > 2.0:
             assert tracker.best is not None
@@ -744,6 +794,7 @@ def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -
                     merged = candidate
             routes = tuple(merged[c.id] for c in data.collectors if c.id in merged)
             tracker.offer(repair(data, Solution(routes)), f"zones round {round_index + 1}")
+            polish(f"zones round {round_index + 1}, local search")
             round_index += 1
     finally:
         if pool is not None:
