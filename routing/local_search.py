@@ -26,6 +26,7 @@ from routing.evaluate import INFEASIBLE, first_start
 from routing.model import ProblemData, Route, Solution
 
 MAX_SEGMENT = 3
+EXCHANGE_CANDIDATES = 3
 
 
 class _Route:
@@ -197,8 +198,9 @@ class LocalSearch:
     ) -> Solution:
         """Apply improving moves until none is left or the wall-clock ``deadline`` passes.
 
-        With ``focus`` (collector ids), only visits near those routes are tried at first:
-        after a ruin and recreate, the rest of the plan is already a local optimum.
+        With ``focus`` (visit ids), only those visits are tried at first, and the neighbours
+        of each visit that moves: after a ruin and recreate, the rest of the plan is already
+        a local optimum.
         """
         data = self.data
         self._dep = {}
@@ -213,13 +215,19 @@ class LocalSearch:
             self.routes.append(route)
             self._index(route)
         # A route changed since a visit was last tried makes that visit worth trying again.
-        self.changed = [1 if focus is None or c.id in focus else 0 for c in data.collectors]
+        self.changed = [1] * len(self.routes)
         tried = [0] * len(data.visits)
         self.clock = 1
-        order = list(range(len(data.visits)))
+        if focus is None:
+            order = list(range(len(data.visits)))
+        else:
+            order = [data.visit_index[v] for v in focus]
+        active = set(order)
         improved = True
         while improved and time.time() < deadline:
             improved = False
+            if focus is not None and len(active) > len(order):
+                order = list(active)
             rng.shuffle(order)
             for u in order:
                 if not data.visits[u].windows:
@@ -236,6 +244,8 @@ class LocalSearch:
                 self.clock += 1
                 if self._unrouted_moves(u) if r < 0 else self._routed_moves(u):
                     improved = True
+                    if focus is not None:
+                        active.update(self.neighbours[u])
                 if time.time() >= deadline:
                     break
         return Solution(
@@ -258,9 +268,12 @@ class LocalSearch:
         self.clock += 1
 
     def _unrouted_moves(self, u: int) -> bool:
-        """Insert dropped visit u next to a neighbour, or let it replace a less valuable one."""
-        best = (0, -1, 0, False)  # gain, route, position, replace
+        """Insert dropped visit u next to a neighbour, alone or in exchange for a visit of
+        that route worth less (one of its cheapest few), whichever gains most."""
+        best = (0, -1, 0, 0)  # gain, route, insertion gap, removed position (0: none)
         lu = self.loc[u]
+        pen_u = self.penalty[u]
+        cheapest: dict[int, list[int]] = {}
         for v in self.neighbours[u]:
             r = self.route_of[v]
             if r < 0 or not self.movable[r]:
@@ -269,44 +282,54 @@ class LocalSearch:
             d = route.d
             j = self.pos[v]
             locs = route.locs
+            seq = route.seq
+            if r not in cheapest:
+                worth_less = [k for k in range(1, len(seq) + 1) if self.penalty[seq[k - 1]] < pen_u]
+                worth_less.sort(key=lambda k: self.penalty[seq[k - 1]])
+                cheapest[r] = worth_less[:EXCHANGE_CANDIDATES]
             for a in (j - 1, j):  # before or after v
-                gain = self.penalty[u] - (
-                    d[locs[a]][lu] + d[lu][locs[a + 1]] - d[locs[a]][locs[a + 1]]
-                )
+                inserted = d[locs[a]][lu] + d[lu][locs[a + 1]] - d[locs[a]][locs[a + 1]]
+                gain = pen_u - inserted
                 if (
                     gain > best[0]
                     and self._room(route, [u], [])
                     and self._fits(route, a, [u], a + 1)
                 ):
-                    best = (gain, r, a, False)
-            if self.penalty[v] < self.penalty[u]:
-                gain = (
-                    self.penalty[u]
-                    - self.penalty[v]
-                    - (
-                        d[locs[j - 1]][lu]
-                        + d[lu][locs[j + 1]]
-                        - d[locs[j - 1]][locs[j]]
-                        - d[locs[j]][locs[j + 1]]
-                    )
-                )
-                if (
-                    gain > best[0]
-                    and self._room(route, [u], [v])
-                    and self._fits(route, j - 1, [u], j + 1)
-                ):
-                    best = (gain, r, j, True)
-        gain, r, a, swap = best
+                    best = (gain, r, a, 0)
+                for q in cheapest[r]:
+                    if q == a:
+                        delta = (
+                            d[locs[q - 1]][lu]
+                            + d[lu][locs[a + 1]]
+                            - d[locs[q - 1]][locs[q]]
+                            - d[locs[q]][locs[a + 1]]
+                        )
+                    elif q == a + 1:
+                        delta = (
+                            d[locs[a]][lu]
+                            + d[lu][locs[q + 1]]
+                            - d[locs[a]][locs[q]]
+                            - d[locs[q]][locs[q + 1]]
+                        )
+                    else:
+                        delta = inserted - (
+                            d[locs[q - 1]][locs[q]]
+                            + d[locs[q]][locs[q + 1]]
+                            - d[locs[q - 1]][locs[q + 1]]
+                        )
+                    gain = pen_u - self.penalty[seq[q - 1]] - delta
+                    if gain <= best[0] or not self._room(route, [u], [seq[q - 1]]):
+                        continue
+                    lo, hi = min(a, q - 1), max(a + 1, q + 1)
+                    if self._fits(route, lo, _exchanged(seq, u, a, q, lo + 1, hi), hi):
+                        best = (gain, r, a, q)
+        _, r, a, q = best
         if r < 0:
             return False
         route = self.routes[r]
-        seq = list(route.seq)
-        if swap:
-            self.route_of[seq[a - 1]] = -1
-            seq[a - 1] = u
-        else:
-            seq.insert(a, u)
-        self._apply(route, seq)
+        if q:
+            self.route_of[route.seq[q - 1]] = -1
+        self._apply(route, _exchanged(route.seq, u, a, q, 1, len(route.seq) + 1))
         return True
 
     def _routed_moves(self, u: int) -> bool:
@@ -356,23 +379,35 @@ class LocalSearch:
                             and self._fits(A, i - 1, (), i + length)
                         ):
                             best_gain, best = gain, (0, rb, a, length)
-                # Swap u and v.
-                added_a = da[la[i - 1]][lb[j]] + da[lb[j]][la[i + 1]]
-                removed_a = da[la[i - 1]][la[i]] + da[la[i]][la[i + 1]]
-                added_b = db[lb[j - 1]][la[i]] + db[la[i]][lb[j + 1]]
-                removed_b = db[lb[j - 1]][lb[j]] + db[lb[j]][lb[j + 1]]
-                gain = removed_a + removed_b - added_a - added_b
-                if (
-                    gain > best_gain
-                    and self._room(A, [v], [u])
-                    and self._room(B, [u], [v])
-                    and self._fits(A, i - 1, [v], i + 1)
-                    and self._fits(B, j - 1, [u], j + 1)
-                ):
-                    best_gain, best = gain, (1, rb, j)
+                # Exchange strings of 1..3 stops starting at u and at v.
+                nb = len(B.seq)
+                for n_a, seg_a, first_a, last_a, _ in segments:
+                    out_a = da[la[i - 1]][first_a] + da[last_a][la[i + n_a]]
+                    for n_b in range(1, min(MAX_SEGMENT, nb - j + 1) + 1):
+                        if (n_a > 1 or n_b > 1) and da is not db:
+                            break
+                        first_b, last_b = lb[j], lb[j + n_b - 1]
+                        gain = (
+                            out_a
+                            + db[lb[j - 1]][first_b]
+                            + db[last_b][lb[j + n_b]]
+                            - da[la[i - 1]][first_b]
+                            - da[last_b][la[i + n_a]]
+                            - db[lb[j - 1]][first_a]
+                            - db[last_a][lb[j + n_b]]
+                        )
+                        if gain <= best_gain:
+                            continue
+                        seg_b = B.seq[j - 1 : j - 1 + n_b]
+                        if (
+                            self._room(A, seg_b, seg_a)
+                            and self._room(B, seg_a, seg_b)
+                            and self._fits(A, i - 1, seg_b, i + n_a)
+                            and self._fits(B, j - 1, seg_a, j + n_b)
+                        ):
+                            best_gain, best = gain, (1, rb, j, n_a, n_b)
                 # 2-opt*: u then v, A's tail goes to B.
                 if da is db:
-                    nb = len(B.seq)
                     new_a = (
                         da[la[i]][lb[j]]
                         + (self._span(B, j, nb))
@@ -448,12 +483,10 @@ class LocalSearch:
             self._apply(A, A.seq[: i - 1] + A.seq[i - 1 + length :])
             self._apply(B, B.seq[:a] + seg + B.seq[a:])
         elif kind == 1:
-            j = move[2]
-            v = B.seq[j - 1]
-            seq_a, seq_b = list(A.seq), list(B.seq)
-            seq_a[i - 1], seq_b[j - 1] = v, u
-            self._apply(A, seq_a)
-            self._apply(B, seq_b)
+            j, n_a, n_b = move[2], move[3], move[4]
+            seg_a, seg_b = A.seq[i - 1 : i - 1 + n_a], B.seq[j - 1 : j - 1 + n_b]
+            self._apply(A, A.seq[: i - 1] + seg_b + A.seq[i - 1 + n_a :])
+            self._apply(B, B.seq[: j - 1] + seg_a + B.seq[j - 1 + n_b :])
         elif kind == 2:
             j = move[2]
             seq_a = A.seq[:i] + B.seq[j - 1 :]
@@ -472,3 +505,17 @@ class LocalSearch:
             else:
                 new = seq[: i - 1] + seq[i - 1 + length : a] + seg + seq[a:]
             self._apply(A, new)
+
+
+def _exchanged(seq: list[int], u: int, a: int, q: int, first: int, stop: int) -> list[int]:
+    """Positions ``first``..``stop - 1`` of a route after inserting u after position a and
+    removing position q (0: nothing removed); positions are 1-based as in ``_Route``."""
+    middle = []
+    for k in range(first, stop):
+        if k == a + 1:
+            middle.append(u)
+        if k != q:
+            middle.append(seq[k - 1])
+    if a + 1 == stop:
+        middle.append(u)
+    return middle

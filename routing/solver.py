@@ -537,7 +537,7 @@ def lns_until(
             for r in recreated.routes
         )
         candidate = Solution(tuple(replaced[c.id] for c in data.collectors if c.id in replaced))
-        candidate = moves.run(candidate, deadline, rng, set(collector_ids))
+        candidate = moves.run(candidate, deadline, rng, set(visit_ids))
         changed = [
             r for r in candidate.routes if by_collector.get(r.collector_id, Route("", ())) != r
         ]
@@ -716,6 +716,11 @@ def _zone_groups(
     # Vary the zone size from round to round so the borders move, not just the seeds.
     size = params.zone_size + (0 if round_index == 0 else round_index % 3 - 1)
     k = max(1, math.ceil(len(data.collectors) / max(2, size)))
+    workers = max(1, params.workers)
+    rounded = workers * math.ceil(k / workers)
+    if k > workers and 2 * rounded <= len(data.collectors):
+        # Zones run in waves of ``workers``: a last wave with idle workers wastes a core.
+        k = rounded
     labels = balanced_territories(anchors, k, slack=0.0, seed=params.seed + round_index)
     collectors: list[list[str]] = [[] for _ in range(k)]
     visits: list[list[str]] = [[] for _ in range(k)]
