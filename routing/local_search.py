@@ -82,7 +82,9 @@ class LocalSearch:
             for v in visits
         ]
         profiles = sorted({c.profile for c in data.collectors})
-        self.matrices = {p: data.durations_s[p].tolist() for p in profiles}
+        self.matrices: dict[int, list[list[int]]] = {
+            p: data.durations_s[p].tolist() for p in profiles
+        }
         self.symmetric = {
             p: bool(np.array_equal(data.durations_s[p], data.durations_s[p].T)) for p in profiles
         }
@@ -184,8 +186,11 @@ class LocalSearch:
             load -= sum(self.demand[i] for i in removed)
             if load > collector.capacity:
                 return False
-        allowed = self.allowed
-        return all(allowed[i] is None or route.c in allowed[i] for i in added)
+        for i in added:
+            allowed = self.allowed[i]
+            if allowed is not None and route.c not in allowed:
+                return False
+        return True
 
     # -- the search -----------------------------------------------------------------------
 

@@ -8,7 +8,9 @@ value and its local search is slow on a thousand optional nodes. So the default 
 2. ruin and recreate around OR-Tools (``lns_until``): OR-Tools' guided local search from
    that plan (or from its own parallel cheapest insertion) for a short while, then strings
    of stops are removed from a few neighbouring routes, reinserted, and those routes
-   polished by OR-Tools' greedy descent on a small model of their own, over and over.
+   polished by OR-Tools' greedy descent on a small model of their own (every
+   ``lns_ortools_every``-th time), then by cheap moves (``routing.local_search``: relocate,
+   exchange, 2-opt, 2-opt*, dropped visits in), over and over.
    Small days are solved whole, with a second start and seed racing in another process.
    Big days are cut into groups of neighbouring collectors (balanced territories of their
    routes) that are solved in parallel processes; each round redraws the groups, so visits
@@ -73,10 +75,13 @@ class SolveParams:
     unit). ``balance_weight``: cost per second of the latest route end (spreads work over
     collectors). ``zone_size``: collectors per zone problem when the day is decomposed.
     ``lns_*``: the ruin-and-recreate loop -- the share of the budget for OR-Tools' own first
-    search, the record-to-record threshold (a fraction of the best cost, shrinking to zero),
+    search, the record-to-record threshold (a fraction of the best plan's travel, shrinking
+    to zero),
     the metaheuristic and time limit of each small re-optimisation, the average number
-    of stops removed per ruin, and how many stops on either side of a removed string stay
-    movable (the rest of a long route is pinned).
+    of stops removed per ruin, how many stops on either side of a removed string stay
+    movable (the rest of a long route is pinned), and how often OR-Tools polishes a
+    recreated neighbourhood (the cheap moves run every time; an OR-Tools descent costs 40-70
+    ms). ``ls_neighbours``: how many nearest visits the cheap moves try for each visit.
     """
 
     time_limit_s: float = 10.0
@@ -348,9 +353,7 @@ def plan_cost(data: ProblemData, solution: Solution, params: SolveParams) -> int
     return plan_cost_travel(data, solution, params)[0]
 
 
-def plan_cost_travel(
-    data: ProblemData, solution: Solution, params: SolveParams
-) -> tuple[int, int]:
+def plan_cost_travel(data: ProblemData, solution: Solution, params: SolveParams) -> tuple[int, int]:
     """``plan_cost`` and the plan's travel alone."""
     travel = 0
     routed: set[str] = set()
@@ -460,9 +463,11 @@ def lns_until(
     scans whole neighbourhoods. Here OR-Tools first finds a plan (or improves ``start``);
     then, over and over, a few neighbouring strings of stops are removed (``ruin``), the
     touched routes become a small problem of their own, the removed stops are reinserted
-    (``repair``) and OR-Tools' greedy descent polishes those routes -- cheap, because the
-    small problem has a few dozen stops. A worse plan is accepted while it is within a
-    threshold of the best, shrinking to zero (record-to-record travel).
+    (``repair``) and OR-Tools' greedy descent polishes those routes (every
+    ``lns_ortools_every``-th step); the cheap moves of ``routing.local_search`` then follow
+    from the stops that moved. A candidate's changed routes must pass the independent
+    evaluator. A worse plan is accepted while it is within a threshold of the best,
+    shrinking to zero (record-to-record travel).
     """
     if not data.collectors:
         return start
@@ -537,7 +542,10 @@ def lns_until(
             for r in recreated.routes
         )
         candidate = Solution(tuple(replaced[c.id] for c in data.collectors if c.id in replaced))
-        candidate = moves.run(candidate, deadline, rng, set(visit_ids))
+        # The cheap moves start from the stops that moved: the rest was a local optimum.
+        before = _arcs(current)
+        moved = {v for v, arcs in _arcs(candidate).items() if before.get(v) != arcs}
+        candidate = moves.run(candidate, deadline, rng, moved | removed)
         changed = [
             r for r in candidate.routes if by_collector.get(r.collector_id, Route("", ())) != r
         ]
@@ -554,6 +562,16 @@ def lns_until(
         if cost <= best_cost + threshold or cost < current_cost:
             current, current_cost = candidate, cost
     return best
+
+
+def _arcs(solution: Solution) -> dict[str, tuple[str, str]]:
+    """Each routed visit's predecessor and successor (collector ids stand for the depots)."""
+    arcs = {}
+    for route in solution.routes:
+        path = (route.collector_id, *route.visit_ids, route.collector_id)
+        for k in range(1, len(path) - 1):
+            arcs[path[k]] = (path[k - 1], path[k + 1])
+    return arcs
 
 
 def _polish(
@@ -752,9 +770,7 @@ def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -
     pool = _pool(workers) if workers > 1 else None
     round_index = 0
     # The cheap moves span the whole day: they cross the zones' borders between rounds.
-    moves = LocalSearch(
-        data, params.value_weight_s, nearest_visits(data, params.ls_neighbours)
-    )
+    moves = LocalSearch(data, params.value_weight_s, nearest_visits(data, params.ls_neighbours))
     rng = np.random.default_rng(params.seed)
 
     def polish(phase: str) -> None:
