@@ -92,7 +92,8 @@ class LocalSearch:
         self.unlimited = all(
             c.max_visits is None and c.capacity is None for c in data.collectors
         ) and not any(v.allowed_collectors for v in visits)
-        self.movable = [c.lunch is None for c in data.collectors]
+        self.lunchless = [c.lunch is None for c in data.collectors]
+        self.movable: list[bool] = []
         self.neighbours: list[list[int]] = neighbours.tolist()
         self.routes: list[_Route] = []
         self.route_of: list[int] = []
@@ -118,12 +119,13 @@ class LocalSearch:
                 best = max(best, min(end, limit))
         return best
 
-    def _refresh(self, route: _Route) -> None:
+    def _refresh(self, route: _Route) -> bool:
         """Positions 0..n+1 (depots at both ends): locations, departures, latest starts, loads.
 
         ``slack[k]`` is the latest service start at position k (latest arrival at the end
         depot) that keeps the rest of the route feasible; ``dep`` (the earliest departure) is
-        kept in ``_dep`` of the search, per collector.
+        kept in ``_dep`` of the search, per collector. Returns whether the route is feasible
+        (ignoring a lunch break: routes with one are never moved).
         """
         collector = self.data.collectors[route.c]
         seq = route.seq
@@ -136,9 +138,10 @@ class LocalSearch:
         for k, i in enumerate(seq, 1):
             t = self._start(i, t + d[locs[k - 1]][locs[k]])
             if t >= INFEASIBLE:
-                raise ValueError("route is not feasible")
+                break
             t += self.service[i]
             dep[k] = t
+        feasible = t < INFEASIBLE and t + d[locs[n]][locs[n + 1]] <= route.shift_end
         slack = [0] * (n + 2)
         bound = route.shift_end
         slack[n + 1] = bound
@@ -159,6 +162,7 @@ class LocalSearch:
             cum[k] = total
         route.locs, route.slack, route.load, route.cum = locs, slack, load, cum
         self._dep[route.c] = dep
+        return feasible
 
     def _fits(self, route: _Route, a: int, middle: Sequence[int], b: int) -> bool:
         """Whether positions 0..a, then ``middle``, then positions b..n+1 form a feasible route."""
@@ -213,10 +217,12 @@ class LocalSearch:
         self.routes = []
         self.route_of = [-1] * len(data.visits)
         self.pos = [0] * len(data.visits)
+        self.movable = list(self.lunchless)
         for c, collector in enumerate(data.collectors):
             seq = [data.visit_index[v] for v in given.get(collector.id, ())]
             route = _Route(self, c, seq)
-            self._refresh(route)
+            if not self._refresh(route):
+                self.movable[c] = False  # not ours to repair: OR-Tools or the evaluator's call
             self.routes.append(route)
             self._index(route)
         # A route changed since a visit was last tried makes that visit worth trying again.

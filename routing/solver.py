@@ -44,6 +44,7 @@ from routing.zones import balanced_territories
 REQUIRED_PENALTY = 10**12
 RACE_MIN_BUDGET_S = 20.0
 RACE_RETURN_S = 1.0
+RACE_PHASES = 2
 LEAN_OFF_OPERATORS = (
     "use_global_cheapest_insertion_path_lns",
     "use_local_cheapest_insertion_path_lns",
@@ -702,18 +703,28 @@ def _solve_whole(data: ProblemData, params: SolveParams, tracker: _Tracker) -> N
         result = lns_until(data, start, time.time() + budget, params, on_best)
         tracker.offer(result, "local search")
     else:
-        # The workers' plans come back, are evaluated and repaired after the deadline.
-        deadline = time.time() + budget - RACE_RETURN_S
+        # The workers' plans come back, are evaluated and repaired after the deadline. Half
+        # way, both restart from the best plan so far with new seeds: a worker stuck in a
+        # worse valley stops wasting its core.
+        end = time.time() + budget - RACE_RETURN_S
         workers = min(params.workers, len(strategies))
         with _pool(workers) as pool:
-            futures = [
-                pool.submit(
-                    lns_until, data, starts[s], deadline, replace(params, seed=params.seed + k)
+            for phase in range(RACE_PHASES):
+                deadline = end - (end - time.time()) * (RACE_PHASES - 1 - phase) / (
+                    RACE_PHASES - phase
                 )
-                for k, s in enumerate(strategies[:workers])
-            ]
-            for future, name in zip(futures, strategies, strict=False):
-                tracker.offer(future.result(), f"local search ({name})")
+                futures = [
+                    pool.submit(
+                        lns_until,
+                        data,
+                        starts[s] if phase == 0 else tracker.best,
+                        deadline,
+                        replace(params, seed=params.seed + k + phase * workers),
+                    )
+                    for k, s in enumerate(strategies[:workers])
+                ]
+                for future, name in zip(futures, strategies, strict=False):
+                    tracker.offer(future.result(), f"local search ({name}, phase {phase + 1})")
     tracker.offer(repair(data, tracker.best), "repair")
 
 

@@ -114,3 +114,11 @@ def test_routes_with_a_lunch_break_are_left_to_or_tools(line_day) -> None:  # ty
     data = line_day([1, 2, 3, 4], lunch=Break(12 * H, 13 * H, 30 * M))
     zigzag = Solution((Route("c1", ("v3", "v1", "v4", "v2")),))
     assert _search(data, zigzag) == zigzag
+
+
+def test_an_infeasible_route_is_left_as_it_is(line_day) -> None:  # type: ignore[no-untyped-def]
+    late = ((8 * H, 8 * H + 5 * M),)
+    data = line_day([1, 30, 2], windows=[((8 * H, 16 * H),), ((8 * H, 16 * H),), late])
+    broken = Solution((Route("c1", ("v1", "v2", "v3")),))
+    assert not evaluate(data, broken).feasible
+    assert _search(data, broken) == broken
