@@ -786,7 +786,9 @@ def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -
 
     def polish(phase: str) -> None:
         assert tracker.best is not None
-        deadline = time.time() + max(0.0, tracker.remaining() - 2.0)
+        if tracker.remaining() < 2.5:
+            return  # the second kept for merging and explaining
+        deadline = time.time() + tracker.remaining() - 2.0
         tracker.offer(_polish(data, moves, tracker.best, deadline, rng, None), phase)
 
     try:
