@@ -1,4 +1,4 @@
-"""Cheap moves between OR-Tools polishes: relocate, or-opt, swap, 2-opt, 2-opt* and inserts.
+"""Cheap moves between OR-Tools polishes: relocate, exchange, 2-opt, 2-opt*, dropped visits in.
 
 An OR-Tools descent costs 40-70 ms even on a few dozen stops, so the ruin-and-recreate loop
 around it runs only a few hundred times in a 30 s budget. These moves are evaluated in
@@ -9,8 +9,10 @@ earliest departure through the changed stops up to an unchanged stop whose lates
 start is known (forward and backward slack).
 
 The moves follow each visit's nearest neighbours (granular neighbourhoods) and improve the
-planner's objective: travel plus the value penalty of each dropped visit. A dropped visit is
-inserted, or replaces a less valuable one, when that pays. Routes of collectors with a lunch
+planner's objective: travel plus the value penalty of each dropped visit. Strings of 1-3
+stops are relocated (within a route too: or-opt) or exchanged between routes; a dropped visit
+is inserted next to a neighbour, alone or in exchange for one of the few least valuable stops
+of that route, when that pays. Routes of collectors with a lunch
 break are left alone (the break leg makes the slack non-local); OR-Tools handles them.
 """
 
