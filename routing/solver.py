@@ -8,7 +8,9 @@ value and its local search is slow on a thousand optional nodes. So the default 
 2. ruin and recreate around OR-Tools (``lns_until``): OR-Tools' guided local search from
    that plan (or from its own parallel cheapest insertion) for a short while, then strings
    of stops are removed from a few neighbouring routes, reinserted, and those routes
-   polished by OR-Tools' greedy descent on a small model of their own, over and over.
+   polished by OR-Tools' greedy descent on a small model of their own (every
+   ``lns_ortools_every``-th time), then by cheap moves (``routing.local_search``: relocate,
+   exchange, 2-opt, 2-opt*, dropped visits in), over and over.
    Small days are solved whole, with a second start and seed racing in another process.
    Big days are cut into groups of neighbouring collectors (balanced territories of their
    routes) that are solved in parallel processes; each round redraws the groups, so visits
@@ -35,12 +37,14 @@ from ortools.util import optional_boolean_pb2
 
 from routing.construct import Builder, construct, repair
 from routing.evaluate import INFEASIBLE, Evaluation, evaluate
+from routing.local_search import LocalSearch
 from routing.model import Break, CollectorShift, ProblemData, Route, Solution
 from routing.zones import balanced_territories
 
 REQUIRED_PENALTY = 10**12
 RACE_MIN_BUDGET_S = 20.0
 RACE_RETURN_S = 1.0
+RACE_PHASES = 2
 LEAN_OFF_OPERATORS = (
     "use_global_cheapest_insertion_path_lns",
     "use_local_cheapest_insertion_path_lns",
@@ -72,10 +76,13 @@ class SolveParams:
     unit). ``balance_weight``: cost per second of the latest route end (spreads work over
     collectors). ``zone_size``: collectors per zone problem when the day is decomposed.
     ``lns_*``: the ruin-and-recreate loop -- the share of the budget for OR-Tools' own first
-    search, the record-to-record threshold (a fraction of the best cost, shrinking to zero),
+    search, the record-to-record threshold (a fraction of the best plan's travel, shrinking
+    to zero),
     the metaheuristic and time limit of each small re-optimisation, the average number
-    of stops removed per ruin, and how many stops on either side of a removed string stay
-    movable (the rest of a long route is pinned).
+    of stops removed per ruin, how many stops on either side of a removed string stay
+    movable (the rest of a long route is pinned), and how often OR-Tools polishes a
+    recreated neighbourhood (the cheap moves run every time; an OR-Tools descent costs 40-70
+    ms). ``ls_neighbours``: how many nearest visits the cheap moves try for each visit.
     """
 
     time_limit_s: float = 10.0
@@ -92,6 +99,8 @@ class SolveParams:
     lns_step_s: float = 1.0
     lns_removed: int = 15
     lns_window: int = 8
+    lns_ortools_every: int = 3
+    ls_neighbours: int = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +351,11 @@ def ruin(
 
 def plan_cost(data: ProblemData, solution: Solution, params: SolveParams) -> int:
     """OR-Tools' objective of a plan: travel, penalties of servable dropped visits, span cost."""
+    return plan_cost_travel(data, solution, params)[0]
+
+
+def plan_cost_travel(data: ProblemData, solution: Solution, params: SolveParams) -> tuple[int, int]:
+    """``plan_cost`` and the plan's travel alone."""
     travel = 0
     routed: set[str] = set()
     for route in solution.routes:
@@ -366,7 +380,7 @@ def plan_cost(data: ProblemData, solution: Solution, params: SolveParams) -> int
         if used:
             span = max(r.end_s for r in used) - min(r.start_s for r in used)
             cost += params.balance_weight * span
-    return cost
+    return cost, travel
 
 
 @dataclass(frozen=True, slots=True)
@@ -450,9 +464,11 @@ def lns_until(
     scans whole neighbourhoods. Here OR-Tools first finds a plan (or improves ``start``);
     then, over and over, a few neighbouring strings of stops are removed (``ruin``), the
     touched routes become a small problem of their own, the removed stops are reinserted
-    (``repair``) and OR-Tools' greedy descent polishes those routes -- cheap, because the
-    small problem has a few dozen stops. A worse plan is accepted while it is within a
-    threshold of the best, shrinking to zero (record-to-record travel).
+    (``repair``) and OR-Tools' greedy descent polishes those routes (every
+    ``lns_ortools_every``-th step); the cheap moves of ``routing.local_search`` then follow
+    from the stops that moved. A candidate's changed routes must pass the independent
+    evaluator. A worse plan is accepted while it is within a threshold of the best,
+    shrinking to zero (record-to-record travel).
     """
     if not data.collectors:
         return start
@@ -463,12 +479,16 @@ def lns_until(
     current = model.solve(start, limit * params.lns_first_share)
     if current is None:
         return start
-    best, best_cost = current, plan_cost(data, current, params)
     rng = np.random.default_rng(params.seed)
     neighbours = nearest_visits(data, 40)
+    moves = LocalSearch(data, params.value_weight_s, neighbours[:, : params.ls_neighbours])
+    current = _polish(data, moves, current, deadline, rng, None)
+    best, (best_cost, best_travel) = current, plan_cost_travel(data, current, params)
+    current_cost = best_cost
     timing = Builder(data)
     began = time.time()
     span = max(deadline - began, 1e-3)
+    iteration = 0
     while (left := deadline - time.time() - 0.05) > 0.02:
         collector_ids, removed, seed = ruin(data, current, neighbours, rng, params.lns_removed)
         if not collector_ids:
@@ -502,33 +522,70 @@ def lns_until(
                 Route(c, tuple(v for v in w.middle if v not in removed)) for c, w in windows.items()
             )
         )
-        sub_model = OrtoolsModel(sub, params)
-        result = sub_model.solve(
-            repair(sub, ruined), min(params.lns_step_s, left), params.lns_search
-        )
-        if result is None:
-            continue
-        changed = [
-            Route(
-                r.collector_id,
-                windows[r.collector_id].prefix + r.visit_ids + windows[r.collector_id].suffix,
+        recreated: Solution | None = repair(sub, ruined)
+        if iteration % params.lns_ortools_every == 0:
+            # OR-Tools polishes the recreated neighbourhood; the cheap moves follow.
+            recreated = OrtoolsModel(sub, params).solve(
+                recreated, min(params.lns_step_s, left), params.lns_search
             )
-            for r in result.routes
-        ]
-        if any(w.prefix or w.suffix for w in windows.values()) and not _feasible(data, changed):
+        iteration += 1
+        if recreated is None:
             continue
         replaced = dict(by_collector)
-        replaced.update((r.collector_id, r) for r in changed)
+        replaced.update(
+            (
+                r.collector_id,
+                Route(
+                    r.collector_id,
+                    windows[r.collector_id].prefix + r.visit_ids + windows[r.collector_id].suffix,
+                ),
+            )
+            for r in recreated.routes
+        )
         candidate = Solution(tuple(replaced[c.id] for c in data.collectors if c.id in replaced))
-        cost = plan_cost(data, candidate, params)
-        threshold = params.lns_threshold * (1 - (time.time() - began) / span)
+        # The cheap moves start from the stops that moved: the rest was a local optimum.
+        before = _arcs(current)
+        moved = {v for v, arcs in _arcs(candidate).items() if before.get(v) != arcs}
+        candidate = moves.run(candidate, deadline, rng, moved | removed)
+        changed = [
+            r for r in candidate.routes if by_collector.get(r.collector_id, Route("", ())) != r
+        ]
+        if changed and not _feasible(data, changed):
+            continue
+        cost, travel = plan_cost_travel(data, candidate, params)
+        # Record-to-record travel priced in travel time: a share of the best plan's travel,
+        # shrinking to zero (a share of the whole cost would let the value penalty swamp it).
+        threshold = params.lns_threshold * best_travel * (1 - (time.time() - began) / span)
         if cost < best_cost:
-            best, best_cost = candidate, cost
+            best, best_cost, best_travel = candidate, cost, travel
             if on_best is not None:
                 on_best(best)
-        if cost <= best_cost * (1 + threshold):
-            current = candidate
+        if cost <= best_cost + threshold or cost < current_cost:
+            current, current_cost = candidate, cost
     return best
+
+
+def _arcs(solution: Solution) -> dict[str, tuple[str, str]]:
+    """Each routed visit's predecessor and successor (collector ids stand for the depots)."""
+    arcs = {}
+    for route in solution.routes:
+        path = (route.collector_id, *route.visit_ids, route.collector_id)
+        for k in range(1, len(path) - 1):
+            arcs[path[k]] = (path[k - 1], path[k + 1])
+    return arcs
+
+
+def _polish(
+    data: ProblemData,
+    moves: LocalSearch,
+    solution: Solution,
+    deadline: float,
+    rng: np.random.Generator,
+    focus: set[str] | None,
+) -> Solution:
+    """The cheap moves applied to a plan, kept only if the independent evaluator agrees."""
+    polished = moves.run(solution, deadline, rng, focus)
+    return polished if evaluate(data, polished).feasible else solution
 
 
 def _feasible(data: ProblemData, routes: Sequence[Route]) -> bool:
@@ -646,18 +703,28 @@ def _solve_whole(data: ProblemData, params: SolveParams, tracker: _Tracker) -> N
         result = lns_until(data, start, time.time() + budget, params, on_best)
         tracker.offer(result, "local search")
     else:
-        # The workers' plans come back, are evaluated and repaired after the deadline.
-        deadline = time.time() + budget - RACE_RETURN_S
+        # The workers' plans come back, are evaluated and repaired after the deadline. Half
+        # way, both restart from the best plan so far with new seeds: a worker stuck in a
+        # worse valley stops wasting its core.
+        end = time.time() + budget - RACE_RETURN_S
         workers = min(params.workers, len(strategies))
         with _pool(workers) as pool:
-            futures = [
-                pool.submit(
-                    lns_until, data, starts[s], deadline, replace(params, seed=params.seed + k)
+            for phase in range(RACE_PHASES):
+                deadline = end - (end - time.time()) * (RACE_PHASES - 1 - phase) / (
+                    RACE_PHASES - phase
                 )
-                for k, s in enumerate(strategies[:workers])
-            ]
-            for future, name in zip(futures, strategies, strict=False):
-                tracker.offer(future.result(), f"local search ({name})")
+                futures = [
+                    pool.submit(
+                        lns_until,
+                        data,
+                        starts[s] if phase == 0 else tracker.best,
+                        deadline,
+                        replace(params, seed=params.seed + k + phase * workers),
+                    )
+                    for k, s in enumerate(strategies[:workers])
+                ]
+                for future, name in zip(futures, strategies, strict=False):
+                    tracker.offer(future.result(), f"local search ({name}, phase {phase + 1})")
     tracker.offer(repair(data, tracker.best), "repair")
 
 
@@ -678,6 +745,11 @@ def _zone_groups(
     # Vary the zone size from round to round so the borders move, not just the seeds.
     size = params.zone_size + (0 if round_index == 0 else round_index % 3 - 1)
     k = max(1, math.ceil(len(data.collectors) / max(2, size)))
+    workers = max(1, params.workers)
+    rounded = workers * math.ceil(k / workers)
+    if k > workers and 2 * rounded <= len(data.collectors):
+        # Zones run in waves of ``workers``: a last wave with idle workers wastes a core.
+        k = rounded
     labels = balanced_territories(anchors, k, slack=0.0, seed=params.seed + round_index)
     collectors: list[list[str]] = [[] for _ in range(k)]
     visits: list[list[str]] = [[] for _ in range(k)]
@@ -708,7 +780,19 @@ def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -
     workers = max(1, params.workers)
     pool = _pool(workers) if workers > 1 else None
     round_index = 0
+    # The cheap moves span the whole day: they cross the zones' borders between rounds.
+    moves = LocalSearch(data, params.value_weight_s, nearest_visits(data, params.ls_neighbours))
+    rng = np.random.default_rng(params.seed)
+
+    def polish(phase: str) -> None:
+        assert tracker.best is not None
+        if tracker.remaining() < 2.5:
+            return  # the second kept for merging and explaining
+        deadline = time.time() + tracker.remaining() - 2.0
+        tracker.offer(_polish(data, moves, tracker.best, deadline, rng, None), phase)
+
     try:
+        polish("local search")
         # Keep a second for merging, the last repair and explaining the dropped visits.
         while tracker.remaining() > 2.0:
             assert tracker.best is not None
@@ -744,6 +828,7 @@ def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -
                     merged = candidate
             routes = tuple(merged[c.id] for c in data.collectors if c.id in merged)
             tracker.offer(repair(data, Solution(routes)), f"zones round {round_index + 1}")
+            polish(f"zones round {round_index + 1}, local search")
             round_index += 1
     finally:
         if pool is not None:
