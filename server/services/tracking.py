@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -40,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection, CursorResult, Result
 
 import tracking
 from server.auth import authenticate_device
@@ -698,9 +698,7 @@ def _advance_location(
 class _CollectorView:
     collector_id: int
     username: str
-    row: Any
-    """The collector's row of the live query: identity, last sync and the latest fix's
-    columns (all None before the first fix)."""
+    row: _LiveRow
     assessment: tracking.Assessment
 
 
@@ -728,13 +726,25 @@ least this often: an assignment change whose ``updated_at`` was taken before ano
 committed after it leaves the latest ``updated_at`` where it was."""
 
 
+class _ProgressRow(NamedTuple):
+    """One collector's row of :func:`_progress_query` (a tuple: cheap to read a thousand)."""
+
+    collector_id: int
+    planned: int
+    done: int | None
+    next_eta: datetime | None
+    last_done_at: datetime | None
+    last_done_eta: datetime | None
+    changed_at: datetime | None
+
+
 @dataclass(frozen=True, slots=True)
 class _DayProgress:
     """Every collector's progress rows for one day, as read at a fingerprint of the day."""
 
     fingerprint: tuple[Any, ...]
     read_at: float
-    rows: dict[int, Any]
+    rows: dict[int, _ProgressRow]
 
 
 def _progress_query(day: date) -> Select[Any]:
@@ -779,7 +789,13 @@ def _day_fingerprint(day: date) -> Select[Any]:
     )
 
 
-def _progress_rows(day: date, collector_ids: Sequence[int] | None) -> dict[int, Any]:
+def _progress_by_collector(result: Result[Any]) -> dict[int, _ProgressRow]:
+    if tuple(result.keys()) != _ProgressRow._fields:
+        raise RuntimeError("the progress query and _ProgressRow disagree")
+    return {row[0]: _ProgressRow._make(row) for row in result}
+
+
+def _progress_rows(day: date, collector_ids: Sequence[int] | None) -> dict[int, _ProgressRow]:
     """Each collector's progress row for ``day``.
 
     The GROUP BY over the day's assignments is most of the live view's database time, and
@@ -791,7 +807,7 @@ def _progress_rows(day: date, collector_ids: Sequence[int] | None) -> dict[int, 
     conn = db.session.connection()
     if collector_ids is not None:
         query = _progress_query(day).where(Assignment.collector_id.in_(collector_ids))
-        return {row.collector_id: row for row in conn.execute(query)}
+        return _progress_by_collector(conn.execute(query))
     cache: dict[date, _DayProgress] = _app_cache("tracking_day_progress")
     # The fingerprint first: rows read after it are at least as new, so a change between the
     # two reads is seen again on the next call rather than lost.
@@ -799,7 +815,7 @@ def _progress_rows(day: date, collector_ids: Sequence[int] | None) -> dict[int, 
     clock = time_module.monotonic()
     entry = cache.get(day)
     if entry is None or entry.fingerprint != fingerprint or clock - entry.read_at > PLAN_RECHECK_S:
-        rows = {row.collector_id: row for row in conn.execute(_progress_query(day))}
+        rows = _progress_by_collector(conn.execute(_progress_query(day)))
         entry = cache[day] = _DayProgress(fingerprint, clock, rows)
         for old in sorted(cache)[:-2]:  # keep today and yesterday only
             del cache[old]
@@ -903,26 +919,83 @@ def _status_settings() -> tracking.StatusSettings:
     )
 
 
-_LOCATION_COLUMNS = (
-    CollectorLocation.fix_time,
-    CollectorLocation.server_time,
-    CollectorLocation.lat,
-    CollectorLocation.lon,
-    CollectorLocation.accuracy_m,
-    CollectorLocation.speed_mps,
-    CollectorLocation.heading,
-    CollectorLocation.battery,
-    CollectorLocation.mock,
-    # As text, decoded only for collectors with assigned zones: the outside-zone rule is the
-    # only reader, and decoding a thousand JSON lists per call is not free.
-    sql_cast(CollectorLocation.zone_ids, Text).label("zone_ids_json"),
-    CollectorLocation.anchor_lat,
-    CollectorLocation.anchor_lon,
-    CollectorLocation.anchor_since,
-)
+class _LiveRow(NamedTuple):
+    """A collector's row of the live query: identity, shift, last sync and the latest fix's
+    columns (all None before the first fix).
+
+    A plain named tuple: the loop reads some twenty fields of a thousand rows, and a
+    SQLAlchemy Row's attribute lookup costs ten times a tuple's.
+    """
+
+    id: int
+    code: str
+    full_name: str
+    shift_start_min: int
+    shift_end_min: int
+    username: str
+    last_sync_at: datetime | None
+    fix_time: datetime | None
+    server_time: datetime | None
+    lat: float | None
+    lon: float | None
+    accuracy_m: float | None
+    speed_mps: float | None
+    heading: float | None
+    battery: float | None
+    mock: bool | None
+    zone_ids_json: str | None
+    """As text, decoded only for collectors with assigned zones: the outside-zone rule is
+    the only reader, and decoding a thousand JSON lists per call is not free."""
+    anchor_lat: float | None
+    anchor_lon: float | None
+    anchor_since: datetime | None
 
 
-def _latest_position(row: Any, assigned_zone_ids: Sequence[int]) -> tracking.Position:
+def _live_query() -> Select[*tuple[Any, ...]]:
+    """Every active collector with the columns of :class:`_LiveRow`, in its order."""
+    # Correlated, so each collector's devices are read through the index; a grouped subquery
+    # over every device costs twice as much on SQLite.
+    last_sync = (
+        select(func.max(Device.last_sync_at))
+        .where(Device.collector_id == Collector.id, Device.revoked_at.is_(None))
+        .correlate(Collector)
+        .scalar_subquery()
+    )
+    location = CollectorLocation
+    return (
+        select(
+            Collector.id,
+            Collector.code,
+            Collector.full_name,
+            Collector.shift_start_min,
+            Collector.shift_end_min,
+            User.username,
+            last_sync.label("last_sync_at"),
+            location.fix_time,
+            location.server_time,
+            location.lat,
+            location.lon,
+            location.accuracy_m,
+            location.speed_mps,
+            location.heading,
+            location.battery,
+            location.mock,
+            sql_cast(location.zone_ids, Text).label("zone_ids_json"),
+            location.anchor_lat,
+            location.anchor_lon,
+            location.anchor_since,
+        )
+        .join(User, User.id == Collector.user_id)
+        .outerjoin(location, location.collector_id == Collector.id)
+        .where(Collector.active.is_(True))
+        .order_by(Collector.id)
+    )
+
+
+def _latest_position(row: _LiveRow, assigned_zone_ids: Sequence[int]) -> tracking.Position | None:
+    """The row's latest fix; None before the first."""
+    if row.fix_time is None or row.lat is None or row.lon is None:
+        return None
     zone_ids: tuple[int, ...] = ()
     if assigned_zone_ids and row.zone_ids_json:
         zone_ids = tuple(json.loads(row.zone_ids_json) or ())
@@ -939,6 +1012,12 @@ def _latest_position(row: Any, assigned_zone_ids: Sequence[int]) -> tracking.Pos
     )
 
 
+def _anchor(row: _LiveRow) -> tracking.Anchor | None:
+    if row.anchor_lat is None or row.anchor_lon is None or row.anchor_since is None:
+        return None
+    return tracking.Anchor(row.anchor_lat, row.anchor_lon, row.anchor_since)
+
+
 _NO_PLAN = tracking.PlanSummary()
 
 
@@ -948,41 +1027,23 @@ def _collector_views(
     """Every active collector assessed at ``now`` from a handful of set-based queries."""
     tz = _tz()
     today = now.astimezone(tz).date()
-    # Correlated, so each collector's devices are read through the index; a grouped subquery
-    # over every device costs twice as much on SQLite.
-    last_sync = (
-        select(func.max(Device.last_sync_at))
-        .where(Device.collector_id == Collector.id, Device.revoked_at.is_(None))
-        .correlate(Collector)
-        .scalar_subquery()
-    )
-    query = (
-        select(
-            Collector.id,
-            Collector.code,
-            Collector.full_name,
-            Collector.shift_start_min,
-            Collector.shift_end_min,
-            User.username,
-            last_sync.label("last_sync_at"),
-            *_LOCATION_COLUMNS,
-        )
-        .join(User, User.id == Collector.user_id)
-        .outerjoin(CollectorLocation, CollectorLocation.collector_id == Collector.id)
-        .where(Collector.active.is_(True))
-        .order_by(Collector.id)
-    )
+    query = _live_query()
     zones_query = select(collector_zones.c.collector_id, collector_zones.c.zone_id)
     if collector_ids is not None:
         query = query.where(Collector.id.in_(collector_ids))
         zones_query = zones_query.where(collector_zones.c.collector_id.in_(collector_ids))
     # Core on the session's connection: a thousand rows skip the ORM's result machinery.
     conn = db.session.connection()
-    rows = conn.execute(query).all()
+    result = conn.execute(query)
+    if tuple(result.keys()) != _LiveRow._fields:
+        raise RuntimeError("the live query and _LiveRow disagree")
+    rows = [_LiveRow._make(row) for row in result]
     zones: dict[int, list[int]] = {}
     for collector_id, zone_id in conn.execute(zones_query):
         zones.setdefault(collector_id, []).append(zone_id)
-    locations = {row.id: (row.lat, row.lon) for row in rows if row.fix_time is not None}
+    locations = {
+        row.id: (row.lat, row.lon) for row in rows if row.lat is not None and row.lon is not None
+    }
     plans = _plan_summaries(today, collector_ids, locations)
     rules = _status_settings()
     shifts: dict[tuple[int, int], tracking.ShiftWindow] = {}
@@ -993,10 +1054,8 @@ def _collector_views(
         if shift is None:  # most collectors share a few shifts
             shift = shifts[hours] = shift_window(*hours, today, tz)
         assigned = zones.get(row.id, ())
-        latest = anchor = None
-        if row.fix_time is not None:
-            latest = _latest_position(row, assigned)
-            anchor = tracking.Anchor(row.anchor_lat, row.anchor_lon, row.anchor_since)
+        latest = _latest_position(row, assigned)
+        anchor = _anchor(row) if latest is not None else None
         situation = tracking.Situation(
             now, shift, latest, anchor, plans.get(row.id, _NO_PLAN), assigned
         )
