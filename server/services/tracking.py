@@ -792,7 +792,7 @@ def _day_fingerprint(day: date) -> Select[Any]:
 def _progress_by_collector(result: Result[Any]) -> dict[int, _ProgressRow]:
     if tuple(result.keys()) != _ProgressRow._fields:
         raise RuntimeError("the progress query and _ProgressRow disagree")
-    return {row[0]: _ProgressRow._make(row) for row in result}
+    return {row[0]: _ProgressRow._make(row) for row in result.all()}
 
 
 def _progress_rows(day: date, collector_ids: Sequence[int] | None) -> dict[int, _ProgressRow]:
@@ -1037,7 +1037,7 @@ def _collector_views(
     result = conn.execute(query)
     if tuple(result.keys()) != _LiveRow._fields:
         raise RuntimeError("the live query and _LiveRow disagree")
-    rows = [_LiveRow._make(row) for row in result]
+    rows = [_LiveRow._make(row) for row in result.all()]  # one fetch, not one per row
     zones: dict[int, list[int]] = {}
     for collector_id, zone_id in conn.execute(zones_query):
         zones.setdefault(collector_id, []).append(zone_id)
