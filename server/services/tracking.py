@@ -1055,11 +1055,22 @@ def _collector_views(
             shift = shifts[hours] = shift_window(*hours, today, tz)
         assigned = zones.get(row.id, ())
         latest = _latest_position(row, assigned)
-        anchor = _anchor(row) if latest is not None else None
         situation = tracking.Situation(
-            now, shift, latest, anchor, plans.get(row.id, _NO_PLAN), assigned
+            now=now,
+            shift=shift,
+            latest=latest,
+            anchor=_anchor(row) if latest is not None else None,
+            plan=plans.get(row.id, _NO_PLAN),
+            assigned_zone_ids=assigned,
         )
-        views.append(_CollectorView(row.id, row.username, row, tracking.assess(situation, rules)))
+        views.append(
+            _CollectorView(
+                collector_id=row.id,
+                username=row.username,
+                row=row,
+                assessment=tracking.assess(situation, rules),
+            )
+        )
     return views
 
 
