@@ -54,10 +54,12 @@ class PositionsView(MethodView):
 class LiveView(MethodView):
     @require_roles("dispatcher", "manager")
     @blp.response(200, LiveMapSchema)
+    @blp.alt_response(304, description="Not Modified: the features match If-None-Match")
     def get(self) -> Response:
         """Each collector's latest fix by fix time with status, progress and last sync."""
-        # Encoded once; the schema documents the body (a test holds the two together).
-        return json_response(tracking_service.live_view())
+        # Encoded once; the schema documents the body (a test holds the two together). The
+        # ETag covers the features: a map that reloads an unchanged view gets a 304.
+        return json_response(tracking_service.live_view(), weak_etag_of="features")
 
 
 @blp.route("/tracking/stream")

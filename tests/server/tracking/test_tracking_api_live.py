@@ -131,6 +131,21 @@ def test_live_body_is_what_its_openapi_schema_documents(
     assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/LiveMap"}
 
 
+def test_live_answers_not_modified_while_its_features_stay_the_same(
+    client: FlaskClient, handheld: Any, auth_header: Any, staff: Any
+) -> None:
+    headers = auth_header("dispatcher")
+    first = client.get("/api/v1/tracking/live", headers=headers)
+    etag = first.headers["ETag"]
+    assert etag.startswith('W/"') and first.headers["Cache-Control"] == "no-cache"
+    again = client.get("/api/v1/tracking/live", headers={**headers, "If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    client.post(URL, json={"positions": [at(0.5)]}, headers=handheld.bearer)
+    moved = client.get("/api/v1/tracking/live", headers={**headers, "If-None-Match": etag})
+    assert moved.status_code == 200 and moved.headers["ETag"] != etag
+    assert moved.get_json()["features"][0]["geometry"] is not None
+
+
 def test_live_is_for_staff_only(client: FlaskClient, handheld: Any, auth_header: Any) -> None:
     assert (
         client.get("/api/v1/tracking/live", headers=auth_header("collector01")).status_code == 403
