@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/tracking.py                                   # SQLite
     scripts/with_postgres.sh .venv/bin/python bench/tracking.py          # PostgreSQL
+    .venv/bin/python bench/tracking.py --only live                       # the live view alone
 
 Measures (each repeated, medians reported):
   * batch ingestion, fixes/s, batches of 50 from many devices in parallel;
@@ -424,6 +425,35 @@ def bench_fanout(
     return spans
 
 
+def live_only(args: argparse.Namespace) -> None:
+    """The live view alone, on one worker: seed, give every collector a current fix (one
+    OsmAnd request each, as the ingestion runs of the full bench leave them), measure."""
+    with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
+        instance = Path(tmp)
+        database_url = args.database_url or f"sqlite:///{instance / 'bench.db'}"
+        engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+        print(f"Seeding {COLLECTORS} collectors on {engine}...", flush=True)
+        data = seed(database_url, instance)
+        server, base = start_server(database_url, instance, 8, 1, None)
+        try:
+            bench_osmand(base, data["devices"], 300.0, COLLECTORS / 300.0)
+            runs = max(10, args.runs)
+            cpu = server_cpu_s(server.pid)
+            cold_ms, _, features = bench_live(base, data["token"], runs=1)
+            cold_cpu_ms = (server_cpu_s(server.pid) - cpu) * 1000
+            cpu = server_cpu_s(server.pid)
+            warm_ms, _, _ = bench_live(base, data["token"], runs=runs)
+            warm_cpu_ms = (server_cpu_s(server.pid) - cpu) * 1000 / runs
+        finally:
+            server.terminate()
+            server.wait(timeout=10)
+    print(f"\nLive view on {engine}, {features} collectors (gunicorn 1 worker gthread, loopback)")
+    print(f"cold (first call): {cold_ms:.0f} ms, server CPU {cold_cpu_ms:.0f} ms")
+    print(f"warm (median of {runs}): {warm_ms:.0f} ms, server CPU {warm_cpu_ms:.0f} ms (mean)")
+    print("goal: < 100 ms")
+    print(f"load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database-url", default=os.environ.get("TEST_DATABASE_URL"))
@@ -433,9 +463,18 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=2, help="gunicorn workers (>1 shares the stream via Redis)"
     )
+    parser.add_argument(
+        "--only",
+        choices=["all", "live"],
+        default="all",
+        help="live: only the live view, after one current fix per collector (to iterate on it)",
+    )
     args = parser.parse_args()
     # Make SIGTERM unwind through `finally`, so the server process never outlives the bench.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    if args.only == "live":
+        live_only(args)
+        return
     with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
         instance = Path(tmp)
         database_url = args.database_url or f"sqlite:///{instance / 'bench.db'}"

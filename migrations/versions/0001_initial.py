@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 06:05:58.889690
+Create Date: 2026-11-27 07:54:09.467354
 
 """
 
@@ -266,6 +266,7 @@ def upgrade():
         batch_op.create_index(
             "ix_assignments_collector_date", ["collector_id", "date"], unique=False
         )
+        batch_op.create_index("ix_assignments_date_updated", ["date", "updated_at"], unique=False)
         batch_op.create_index(
             "ix_assignments_kpi",
             ["date", "collector_id", "account_id", "status", "plan_id", "attempted"],
@@ -860,6 +861,7 @@ def downgrade():
     op.drop_table("collector_day_activity")
     with op.batch_alter_table("assignments", schema=None) as batch_op:
         batch_op.drop_index("ix_assignments_kpi")
+        batch_op.drop_index("ix_assignments_date_updated")
         batch_op.drop_index("ix_assignments_collector_date")
         batch_op.drop_index("ix_assignments_account_date")
 

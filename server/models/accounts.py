@@ -133,6 +133,9 @@ class Assignment(db.Model):  # type: ignore[name-defined,misc]
             "plan_id",
             "attempted",
         ),
+        # The live view's check that a day's plan is unchanged: count and latest change of
+        # the day's assignments from the index alone.
+        Index("ix_assignments_date_updated", "date", "updated_at"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

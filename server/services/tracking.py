@@ -18,14 +18,16 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Protocol, cast
+from typing import Any, NamedTuple, Protocol, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import redis
 from flask import current_app
 from sqlalchemy import (
+    Select,
     Table,
+    Text,
     bindparam,
     case,
     delete,
@@ -36,8 +38,9 @@ from sqlalchemy import (
     union_all,
     update,
 )
+from sqlalchemy import cast as sql_cast
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, CursorResult
+from sqlalchemy.engine import Connection, CursorResult, Result
 
 import tracking
 from server.auth import authenticate_device
@@ -695,11 +698,7 @@ def _advance_location(
 class _CollectorView:
     collector_id: int
     username: str
-    code: str
-    full_name: str
-    location: Any
-    """The collector_locations columns of the row, or None before the first fix."""
-    last_sync_at: datetime | None
+    row: _LiveRow
     assessment: tracking.Assessment
 
 
@@ -721,18 +720,35 @@ STOPS_TTL_S = 300.0
 often (a re-geocoded address)."""
 
 
-def _plan_summaries(
-    day: date, collector_ids: Sequence[int] | None, locations: dict[int, tuple[float, float]]
-) -> dict[int, tracking.PlanSummary]:
-    """Today's plan per collector: progress reduced by the database in one GROUP BY, the
-    nearest stop from cached stop coordinates.
+PLAN_RECHECK_S = 15.0
+"""Today's progress of every collector is re-read when the day's fingerprint moves, and at
+least this often: an assignment change whose ``updated_at`` was taken before another's but
+committed after it leaves the latest ``updated_at`` where it was."""
 
-    Progress (visits done, ETAs) is read on every call. Stop coordinates only change with the
-    assignments, so they are kept per collector and day until the collector's assignment
-    count or latest ``updated_at`` moves; the join of every stop with its account is the
-    expensive part of the query and is skipped. The nearest stop uses an equirectangular
-    distance (exact to centimetres at door scale).
-    """
+
+class _ProgressRow(NamedTuple):
+    """One collector's row of :func:`_progress_query` (a tuple: cheap to read a thousand)."""
+
+    collector_id: int
+    planned: int
+    done: int | None
+    next_eta: datetime | None
+    last_done_at: datetime | None
+    last_done_eta: datetime | None
+    changed_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class _DayProgress:
+    """Every collector's progress rows for one day, as read at a fingerprint of the day."""
+
+    fingerprint: tuple[Any, ...]
+    read_at: float
+    rows: dict[int, _ProgressRow]
+
+
+def _progress_query(day: date) -> Select[Any]:
+    """Per collector: assignments planned and done, next ETA, last visit and its ETA."""
     done_at = (
         select(Visit.assignment_id, func.min(Visit.checked_in_at).label("done_at"))
         .where(Visit.local_date == day, Visit.assignment_id.is_not(None))
@@ -743,7 +759,7 @@ def _plan_summaries(
     finished = func.coalesce(
         done_at.c.done_at, case((Assignment.status == "done", Assignment.updated_at))
     )
-    query = (
+    return (
         select(
             Assignment.collector_id,
             func.count().label("planned"),
@@ -757,22 +773,82 @@ def _plan_summaries(
         .where(Assignment.date == day, Assignment.status != "removed")
         .group_by(Assignment.collector_id)
     )
+
+
+def _day_fingerprint(day: date) -> Select[Any]:
+    """What the day's progress is computed from, read from two indexes in one round trip.
+
+    Visits are only ever added, so their count moves with each one (a visit done); every
+    change to an assignment (publication, reassignment, status) moves its ``updated_at``,
+    and an added or removed one the count.
+    """
+    return select(
+        select(func.count()).where(Assignment.date == day).scalar_subquery(),
+        select(func.max(Assignment.updated_at)).where(Assignment.date == day).scalar_subquery(),
+        select(func.count()).where(Visit.local_date == day).scalar_subquery(),
+    )
+
+
+def _progress_by_collector(result: Result[Any]) -> dict[int, _ProgressRow]:
+    if tuple(result.keys()) != _ProgressRow._fields:
+        raise RuntimeError("the progress query and _ProgressRow disagree")
+    return {row[0]: _ProgressRow._make(row) for row in result.all()}
+
+
+def _progress_rows(day: date, collector_ids: Sequence[int] | None) -> dict[int, _ProgressRow]:
+    """Each collector's progress row for ``day``.
+
+    The GROUP BY over the day's assignments is most of the live view's database time, and
+    its answer changes only when a visit is done or the plan changes: for the whole team it
+    is kept per day and re-read when the day's fingerprint moves (or after
+    ``PLAN_RECHECK_S``). A few collectors (alerts after one device's batch) are read
+    directly.
+    """
+    conn = db.session.connection()
     if collector_ids is not None:
-        query = query.where(Assignment.collector_id.in_(collector_ids))
-    rows = db.session.connection().execute(query).all()
-    stops = _planned_stops(day, {row.collector_id: (row.planned, row.changed_at) for row in rows})
+        query = _progress_query(day).where(Assignment.collector_id.in_(collector_ids))
+        return _progress_by_collector(conn.execute(query))
+    cache: dict[date, _DayProgress] = _app_cache("tracking_day_progress")
+    # The fingerprint first: rows read after it are at least as new, so a change between the
+    # two reads is seen again on the next call rather than lost.
+    fingerprint = tuple(conn.execute(_day_fingerprint(day)).one())
+    clock = time_module.monotonic()
+    entry = cache.get(day)
+    if entry is None or entry.fingerprint != fingerprint or clock - entry.read_at > PLAN_RECHECK_S:
+        rows = _progress_by_collector(conn.execute(_progress_query(day)))
+        entry = cache[day] = _DayProgress(fingerprint, clock, rows)
+        for old in sorted(cache)[:-2]:  # keep today and yesterday only
+            del cache[old]
+    return entry.rows
+
+
+def _plan_summaries(
+    day: date, collector_ids: Sequence[int] | None, locations: dict[int, tuple[float, float]]
+) -> dict[int, tracking.PlanSummary]:
+    """Today's plan per collector: progress from the database (see ``_progress_rows``), the
+    nearest stop from cached stop coordinates.
+
+    Stop coordinates only change with the assignments, so they are kept per collector and
+    day until the collector's assignment count or latest ``updated_at`` moves; the join of
+    every stop with its account is the expensive part of the query and is skipped. The
+    nearest stop uses an equirectangular distance (exact to centimetres at door scale).
+    """
+    rows = _progress_rows(day, collector_ids)
+    stops = _planned_stops(
+        day, {collector_id: (row.planned, row.changed_at) for collector_id, row in rows.items()}
+    )
     nearest = _nearest_stops_m(stops, locations)
-    summaries = {}
-    for row in rows:
-        summaries[row.collector_id] = tracking.PlanSummary(
+    return {
+        collector_id: tracking.PlanSummary(
             planned=row.planned,
             done=int(row.done or 0),
             next_eta=row.next_eta,
             last_done_at=row.last_done_at,
             last_done_eta=row.last_done_eta,
-            nearest_stop_m=nearest.get(row.collector_id),
+            nearest_stop_m=nearest.get(collector_id),
         )
-    return summaries
+        for collector_id, row in rows.items()
+    }
 
 
 def _nearest_stops_m(
@@ -843,24 +919,86 @@ def _status_settings() -> tracking.StatusSettings:
     )
 
 
-_LOCATION_COLUMNS = (
-    CollectorLocation.fix_time,
-    CollectorLocation.server_time,
-    CollectorLocation.lat,
-    CollectorLocation.lon,
-    CollectorLocation.accuracy_m,
-    CollectorLocation.speed_mps,
-    CollectorLocation.heading,
-    CollectorLocation.battery,
-    CollectorLocation.mock,
-    CollectorLocation.zone_ids,
-    CollectorLocation.anchor_lat,
-    CollectorLocation.anchor_lon,
-    CollectorLocation.anchor_since,
-)
+class _LiveRow(NamedTuple):
+    """A collector's row of the live query: identity, shift, last sync and the latest fix's
+    columns (all None before the first fix).
+
+    A plain named tuple: the loop reads some twenty fields of a thousand rows, and a
+    SQLAlchemy Row's attribute lookup costs ten times a tuple's.
+    """
+
+    id: int
+    code: str
+    full_name: str
+    shift_start_min: int
+    shift_end_min: int
+    username: str
+    last_sync_at: datetime | None
+    fix_time: datetime | None
+    server_time: datetime | None
+    lat: float | None
+    lon: float | None
+    accuracy_m: float | None
+    speed_mps: float | None
+    heading: float | None
+    battery: float | None
+    mock: bool | None
+    zone_ids_json: str | None
+    """As text, decoded only for collectors with assigned zones: the outside-zone rule is
+    the only reader, and decoding a thousand JSON lists per call is not free."""
+    anchor_lat: float | None
+    anchor_lon: float | None
+    anchor_since: datetime | None
 
 
-def _latest_position(row: Any) -> tracking.Position:
+def _live_query() -> Select[*tuple[Any, ...]]:
+    """Every active collector with the columns of :class:`_LiveRow`, in its order."""
+    # Correlated, so each collector's devices are read through the index; a grouped subquery
+    # over every device costs twice as much on SQLite.
+    last_sync = (
+        select(func.max(Device.last_sync_at))
+        .where(Device.collector_id == Collector.id, Device.revoked_at.is_(None))
+        .correlate(Collector)
+        .scalar_subquery()
+    )
+    location = CollectorLocation
+    return (
+        select(
+            Collector.id,
+            Collector.code,
+            Collector.full_name,
+            Collector.shift_start_min,
+            Collector.shift_end_min,
+            User.username,
+            last_sync.label("last_sync_at"),
+            location.fix_time,
+            location.server_time,
+            location.lat,
+            location.lon,
+            location.accuracy_m,
+            location.speed_mps,
+            location.heading,
+            location.battery,
+            location.mock,
+            sql_cast(location.zone_ids, Text).label("zone_ids_json"),
+            location.anchor_lat,
+            location.anchor_lon,
+            location.anchor_since,
+        )
+        .join(User, User.id == Collector.user_id)
+        .outerjoin(location, location.collector_id == Collector.id)
+        .where(Collector.active.is_(True))
+        .order_by(Collector.id)
+    )
+
+
+def _latest_position(row: _LiveRow, assigned_zone_ids: Sequence[int]) -> tracking.Position | None:
+    """The row's latest fix; None before the first."""
+    if row.fix_time is None or row.lat is None or row.lon is None:
+        return None
+    zone_ids: tuple[int, ...] = ()
+    if assigned_zone_ids and row.zone_ids_json:
+        zone_ids = tuple(json.loads(row.zone_ids_json) or ())
     return tracking.Position(
         fix_time=row.fix_time,
         lat=row.lat,
@@ -870,8 +1008,17 @@ def _latest_position(row: Any) -> tracking.Position:
         heading_deg=row.heading,
         battery_pct=row.battery,
         mock=bool(row.mock),
-        zone_ids=tuple(row.zone_ids or ()),
+        zone_ids=zone_ids,
     )
+
+
+def _anchor(row: _LiveRow) -> tracking.Anchor | None:
+    if row.anchor_lat is None or row.anchor_lon is None or row.anchor_since is None:
+        return None
+    return tracking.Anchor(row.anchor_lat, row.anchor_lon, row.anchor_since)
+
+
+_NO_PLAN = tracking.PlanSummary()
 
 
 def _collector_views(
@@ -880,69 +1027,47 @@ def _collector_views(
     """Every active collector assessed at ``now`` from a handful of set-based queries."""
     tz = _tz()
     today = now.astimezone(tz).date()
-    last_sync = (
-        select(Device.collector_id, func.max(Device.last_sync_at).label("last_sync_at"))
-        .where(Device.revoked_at.is_(None))
-        .group_by(Device.collector_id)
-        .subquery()
-    )
-    query = (
-        select(
-            Collector.id,
-            Collector.code,
-            Collector.full_name,
-            Collector.shift_start_min,
-            Collector.shift_end_min,
-            User.username,
-            last_sync.c.last_sync_at,
-            *_LOCATION_COLUMNS,
-        )
-        .join(User, User.id == Collector.user_id)
-        .outerjoin(CollectorLocation, CollectorLocation.collector_id == Collector.id)
-        .outerjoin(last_sync, last_sync.c.collector_id == Collector.id)
-        .where(Collector.active.is_(True))
-        .order_by(Collector.id)
-    )
+    query = _live_query()
     zones_query = select(collector_zones.c.collector_id, collector_zones.c.zone_id)
     if collector_ids is not None:
         query = query.where(Collector.id.in_(collector_ids))
         zones_query = zones_query.where(collector_zones.c.collector_id.in_(collector_ids))
     # Core on the session's connection: a thousand rows skip the ORM's result machinery.
     conn = db.session.connection()
-    rows = conn.execute(query).all()
+    result = conn.execute(query)
+    if tuple(result.keys()) != _LiveRow._fields:
+        raise RuntimeError("the live query and _LiveRow disagree")
+    rows = [_LiveRow._make(row) for row in result.all()]  # one fetch, not one per row
     zones: dict[int, list[int]] = {}
     for collector_id, zone_id in conn.execute(zones_query):
         zones.setdefault(collector_id, []).append(zone_id)
-    locations = {row.id: (row.lat, row.lon) for row in rows if row.fix_time is not None}
+    locations = {
+        row.id: (row.lat, row.lon) for row in rows if row.lat is not None and row.lon is not None
+    }
     plans = _plan_summaries(today, collector_ids, locations)
     rules = _status_settings()
     shifts: dict[tuple[int, int], tracking.ShiftWindow] = {}
     views = []
     for row in rows:
-        has_fix = row.fix_time is not None
         hours = (row.shift_start_min, row.shift_end_min)
-        if hours not in shifts:  # most collectors share a few shifts
-            shifts[hours] = shift_window(*hours, today, tz)
+        shift = shifts.get(hours)
+        if shift is None:  # most collectors share a few shifts
+            shift = shifts[hours] = shift_window(*hours, today, tz)
+        assigned = zones.get(row.id, ())
+        latest = _latest_position(row, assigned)
         situation = tracking.Situation(
             now=now,
-            shift=shifts[hours],
-            latest=_latest_position(row) if has_fix else None,
-            anchor=(
-                tracking.Anchor(row.anchor_lat, row.anchor_lon, row.anchor_since)
-                if has_fix
-                else None
-            ),
-            plan=plans.get(row.id, tracking.PlanSummary()),
-            assigned_zone_ids=zones.get(row.id, ()),
+            shift=shift,
+            latest=latest,
+            anchor=_anchor(row) if latest is not None else None,
+            plan=plans.get(row.id, _NO_PLAN),
+            assigned_zone_ids=assigned,
         )
         views.append(
             _CollectorView(
                 collector_id=row.id,
                 username=row.username,
-                code=row.code,
-                full_name=row.full_name,
-                location=row if has_fix else None,
-                last_sync_at=row.last_sync_at,
+                row=row,
                 assessment=tracking.assess(situation, rules),
             )
         )
@@ -950,62 +1075,54 @@ def _collector_views(
 
 
 def _feature(view: _CollectorView) -> dict[str, Any]:
-    """One collector as a GeoJSON Feature; built as literals, a thousand per call."""
-    location, assessment = view.location, view.assessment
+    """One collector as a GeoJSON Feature, built as literals, a thousand per call.
+
+    Times and enums are left as objects: the encoder writes them (ISO 8601, the enum's
+    value) faster than Python can format them one by one.
+    """
+    row, assessment = view.row, view.assessment
     progress = assessment.progress
-    properties: dict[str, Any] = {
-        "collector_id": view.collector_id,
-        "username": view.username,
-        "code": view.code,
-        "full_name": view.full_name,
-        "status": assessment.status.value,
-        "idle_min": None if assessment.idle_min is None else round(assessment.idle_min, 1),
-        "visits_done": progress.done,
-        "visits_planned": progress.planned,
-        "drift_min": None if progress.drift_min is None else round(progress.drift_min),
-        "alerts": [alert.kind.value for alert in assessment.alerts],
-        "last_sync_at": view.last_sync_at.isoformat() if view.last_sync_at else None,
-    }
-    if location is None:
-        properties.update(_NO_FIX)
-        return {
-            "type": "Feature",
-            "id": view.collector_id,
-            "geometry": None,
-            "properties": properties,
-        }
-    properties["fix_time"] = location.fix_time.isoformat()
-    properties["server_time"] = location.server_time.isoformat()
-    properties["accuracy_m"] = location.accuracy_m
-    properties["speed_mps"] = location.speed_mps
-    properties["heading"] = location.heading
-    properties["battery"] = location.battery
-    properties["mock"] = bool(location.mock)
+    idle_min, drift_min = assessment.idle_min, progress.drift_min
     return {
         "type": "Feature",
-        "id": view.collector_id,
-        "geometry": {"type": "Point", "coordinates": [location.lon, location.lat]},
-        "properties": properties,
+        "id": row.id,
+        "geometry": (
+            None if row.fix_time is None else {"type": "Point", "coordinates": [row.lon, row.lat]}
+        ),
+        "properties": {
+            "collector_id": row.id,
+            "username": row.username,
+            "code": row.code,
+            "full_name": row.full_name,
+            "status": assessment.status,
+            "idle_min": None if idle_min is None else round(idle_min, 1),
+            "visits_done": progress.done,
+            "visits_planned": progress.planned,
+            "drift_min": None if drift_min is None else round(drift_min),
+            "alerts": [alert.kind for alert in assessment.alerts],
+            "last_sync_at": row.last_sync_at,
+            # A collector without a fix yet has the same properties, empty (NULL columns of
+            # the outer join).
+            "fix_time": row.fix_time,
+            "server_time": row.server_time,
+            "accuracy_m": row.accuracy_m,
+            "speed_mps": row.speed_mps,
+            "heading": row.heading,
+            "battery": row.battery,
+            "mock": bool(row.mock),
+        },
     }
-
-
-_NO_FIX: dict[str, Any] = {
-    "fix_time": None,
-    "server_time": None,
-    "accuracy_m": None,
-    "speed_mps": None,
-    "heading": None,
-    "battery": None,
-    "mock": False,
-}
-"""A collector without a fix yet has the same properties, empty."""
 
 
 def live_view(*, now: datetime | None = None) -> dict[str, Any]:
-    """Every active collector's latest fix (by fix time), status and progress as GeoJSON."""
+    """Every active collector's latest fix (by fix time), status and progress as GeoJSON.
+
+    Datetimes (aware, UTC) and status enums are left for the JSON encoder (see
+    ``server.api.common.json_response``), which the view calls once for the whole document.
+    """
     now = now or utcnow()
     features = [_feature(view) for view in _collector_views(now)]
-    return {"type": "FeatureCollection", "generated_at": now.isoformat(), "features": features}
+    return {"type": "FeatureCollection", "generated_at": now, "features": features}
 
 
 _TRACKING_ALERT_KINDS = [kind.value for kind in tracking.AlertKind]

@@ -5,6 +5,7 @@ from datetime import UTC
 from marshmallow import Schema, fields, validate
 
 from server.services.tracking import MAX_BATCH
+from tracking import AlertKind, CollectorStatus
 
 
 class FixSchema(Schema):
@@ -43,6 +44,64 @@ class GeoJSONSchema(Schema):
     type = fields.String()
     features = fields.List(fields.Dict())
     generated_at = fields.String()
+
+
+class PointSchema(Schema):
+    type = fields.String(required=True, validate=validate.Equal("Point"))
+    coordinates = fields.List(
+        fields.Float(), required=True, metadata={"description": "[lon, lat], WGS 84"}
+    )
+
+
+class LivePropertiesSchema(Schema):
+    """One collector on the live map; the fix fields are null before the first fix."""
+
+    collector_id = fields.Integer(required=True)
+    username = fields.String(required=True)
+    code = fields.String(required=True)
+    full_name = fields.String(required=True)
+    status = fields.String(
+        required=True, validate=validate.OneOf([status.value for status in CollectorStatus])
+    )
+    idle_min = fields.Float(
+        required=True, allow_none=True, metadata={"description": "Minutes idle, when idle"}
+    )
+    visits_done = fields.Integer(required=True)
+    visits_planned = fields.Integer(required=True)
+    drift_min = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "Minutes behind today's ETAs (negative: ahead); null: no plan"},
+    )
+    alerts = fields.List(
+        fields.String(validate=validate.OneOf([kind.value for kind in AlertKind])),
+        required=True,
+    )
+    last_sync_at = fields.AwareDateTime(required=True, allow_none=True)
+    fix_time = fields.AwareDateTime(
+        required=True, allow_none=True, metadata={"description": "The latest fix by fix time"}
+    )
+    server_time = fields.AwareDateTime(required=True, allow_none=True)
+    accuracy_m = fields.Float(required=True, allow_none=True)
+    speed_mps = fields.Float(required=True, allow_none=True)
+    heading = fields.Float(required=True, allow_none=True)
+    battery = fields.Float(required=True, allow_none=True)
+    mock = fields.Boolean(required=True)
+
+
+class LiveFeatureSchema(Schema):
+    type = fields.String(required=True, validate=validate.Equal("Feature"))
+    id = fields.Integer(required=True, metadata={"description": "The collector's id"})
+    geometry = fields.Nested(PointSchema, required=True, allow_none=True)
+    properties = fields.Nested(LivePropertiesSchema, required=True)
+
+
+class LiveMapSchema(Schema):
+    """The live map as a GeoJSON FeatureCollection, one Feature per active collector."""
+
+    type = fields.String(required=True, validate=validate.Equal("FeatureCollection"))
+    generated_at = fields.AwareDateTime(required=True)
+    features = fields.List(fields.Nested(LiveFeatureSchema), required=True)
 
 
 class AlertArgsSchema(Schema):

@@ -8,11 +8,13 @@ from flask import Response, current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, Page
 
+from server.api.common import json_response
 from server.api.tracking.schemas import (
     AlertArgsSchema,
     AlertSchema,
     GeoJSONSchema,
     IngestResultSchema,
+    LiveMapSchema,
     PositionsBatchSchema,
     TrackArgsSchema,
 )
@@ -51,10 +53,13 @@ class PositionsView(MethodView):
 @blp.route("/tracking/live")
 class LiveView(MethodView):
     @require_roles("dispatcher", "manager")
-    @blp.response(200, GeoJSONSchema)
-    def get(self) -> Any:
+    @blp.response(200, LiveMapSchema)
+    @blp.alt_response(304, description="Not Modified: the features match If-None-Match")
+    def get(self) -> Response:
         """Each collector's latest fix by fix time with status, progress and last sync."""
-        return tracking_service.live_view()
+        # Encoded once; the schema documents the body (a test holds the two together). The
+        # ETag covers the features: a map that reloads an unchanged view gets a 304.
+        return json_response(tracking_service.live_view(), weak_etag_of="features")
 
 
 @blp.route("/tracking/stream")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -10,8 +11,9 @@ import gpxpy
 from flask import Flask
 from flask.testing import FlaskClient
 
+from server.api.tracking.schemas import LiveMapSchema
 from server.extensions import db
-from server.models import Device, FieldAlert, Position, Zone
+from server.models import Device, FieldAlert, Position, Visit, Zone
 
 URL = "/api/v1/tracking/positions"
 LAT, LON = -12.0464, -77.0428
@@ -72,6 +74,76 @@ def test_live_geojson_status_progress_and_last_sync(
     assert props["last_sync_at"] == synced.isoformat()
     assert by_id[quiet.id]["geometry"] is None
     assert by_id[quiet.id]["properties"]["status"] == "no_signal"
+
+
+def test_live_progress_shows_a_visit_done_and_a_plan_change_on_the_next_call(
+    client: FlaskClient, handheld: Any, factory: Any, auth_header: Any, staff: Any
+) -> None:
+    """Progress is kept between calls for the whole team; it must not lag the database."""
+    now = datetime.now(UTC)
+    collector = handheld.collector
+    day = datetime.now(LIMA).date()
+    first = factory.assign(factory.account(), collector, day, eta=now - timedelta(minutes=10))
+    second = factory.assign(factory.account(), collector, day, eta=now + timedelta(hours=1))
+
+    def progress() -> tuple[int, int, int]:
+        live = client.get("/api/v1/tracking/live", headers=auth_header("dispatcher")).get_json()
+        (props,) = [
+            f["properties"]
+            for f in live["features"]
+            if f["properties"]["collector_id"] == collector.id
+        ]
+        return props["visits_done"], props["visits_planned"], props["drift_min"]
+
+    assert progress() == (0, 2, 10)  # the first stop is 10 min overdue
+    assert progress() == (0, 2, 10)
+    db.session.add(
+        Visit(
+            client_uuid=str(uuid.uuid4()),
+            account_id=first.account_id,
+            collector_id=collector.id,
+            assignment_id=first.id,
+            checked_in_at=now - timedelta(minutes=5),
+            local_date=day,
+        )
+    )
+    db.session.commit()
+    assert progress() == (1, 2, 5)  # done 5 min after its ETA
+    second.status = "removed"  # reassigned away
+    db.session.commit()
+    assert progress() == (1, 1, 5)
+    factory.assign(factory.account(), collector, day, eta=now - timedelta(minutes=20))
+    assert progress() == (1, 2, 20)
+
+
+def test_live_body_is_what_its_openapi_schema_documents(
+    client: FlaskClient, handheld: Any, factory: Any, auth_header: Any, staff: Any
+) -> None:
+    """The view sends the body as built, so the schema only documents it: keep them equal."""
+    factory.collector("collector02")  # no fix yet: the fix fields are null
+    client.post(URL, json={"positions": [at(1, speed_mps=1.0)]}, headers=handheld.bearer)
+    live = client.get("/api/v1/tracking/live", headers=auth_header("dispatcher")).get_json()
+    assert len(live["features"]) == 2
+    # Every field required and none unknown: a field added or dropped on one side fails.
+    LiveMapSchema().load(live)
+    spec = client.get("/api/v1/openapi.json").get_json()
+    content = spec["paths"]["/api/v1/tracking/live"]["get"]["responses"]["200"]["content"]
+    assert content["application/json"]["schema"] == {"$ref": "#/components/schemas/LiveMap"}
+
+
+def test_live_answers_not_modified_while_its_features_stay_the_same(
+    client: FlaskClient, handheld: Any, auth_header: Any, staff: Any
+) -> None:
+    headers = auth_header("dispatcher")
+    first = client.get("/api/v1/tracking/live", headers=headers)
+    etag = first.headers["ETag"]
+    assert etag.startswith('W/"') and first.headers["Cache-Control"] == "no-cache"
+    again = client.get("/api/v1/tracking/live", headers={**headers, "If-None-Match": etag})
+    assert again.status_code == 304 and again.data == b""
+    client.post(URL, json={"positions": [at(0.5)]}, headers=handheld.bearer)
+    moved = client.get("/api/v1/tracking/live", headers={**headers, "If-None-Match": etag})
+    assert moved.status_code == 200 and moved.headers["ETag"] != etag
+    assert moved.get_json()["features"][0]["geometry"] is not None
 
 
 def test_live_is_for_staff_only(client: FlaskClient, handheld: Any, auth_header: Any) -> None:
