@@ -31,6 +31,7 @@ from sqlalchemy import (
     case,
     delete,
     func,
+    literal_column,
     not_,
     or_,
     select,
@@ -259,18 +260,21 @@ def _app_cache(name: str) -> dict[Any, Any]:
     return cache
 
 
-_ZONE_VERSIONS = (
-    select(
-        func.aggregate_strings(
-            sql_cast(Zone.id, String) + "@" + sql_cast(Zone.updated_at, String), ","
-        )
+def _zone_versions(dialect: str) -> Any:
+    """The collector's assigned zones as "id@updated_at,...", read with the device: any change
+    of the assignment or of a zone's shape changes this text, so it keys the zone index.
+
+    The dialect's own aggregate with a literal separator: the generic ``aggregate_strings``
+    renders its separator at every execution, which cost more than the rest of the lookup.
+    """
+    aggregate = func.group_concat if dialect == "sqlite" else func.string_agg
+    version = sql_cast(Zone.id, String) + literal_column("'@'") + sql_cast(Zone.updated_at, String)
+    return (
+        select(aggregate(version, literal_column("','")))
+        .join(collector_zones, collector_zones.c.zone_id == Zone.id)
+        .where(collector_zones.c.collector_id == Device.collector_id)
+        .scalar_subquery()
     )
-    .join(collector_zones, collector_zones.c.zone_id == Zone.id)
-    .where(collector_zones.c.collector_id == Device.collector_id)
-    .scalar_subquery()
-)
-"""The collector's assigned zones as "id@updated_at,...", read with the device: any change
-of the assignment or of a zone's shape changes this text, so it keys the zone index."""
 
 
 def _zone_index(conn: Connection, versions: str | None) -> tracking.ZoneIndex | None:
@@ -362,32 +366,37 @@ class DeviceRef:
 # than running it on an index. One per column a device is looked up by; each also reads
 # what ingestion needs of the collector, so a fix costs no statements of its own for that.
 _AGENCY_TIMEZONE = select(AgencySettings.timezone).where(AgencySettings.id == 1).scalar_subquery()
-_ACTIVE_DEVICE = {
-    column.key: select(
-        Device.id,
-        Device.collector_id,
-        Device.last_seen_at,
-        Collector.shift_start_min,
-        Collector.shift_end_min,
-        User.username,
-        _ZONE_VERSIONS.label("zone_versions"),
-        _AGENCY_TIMEZONE.label("timezone"),
-        CollectorLocation.fix_time.label("location_fix_time"),
-        CollectorLocation.zone_ids,
-        CollectorLocation.anchor_lat,
-        CollectorLocation.anchor_lon,
-        CollectorLocation.anchor_since,
+
+
+@functools.cache
+def _active_device_statement(dialect: str, column: str) -> Any:
+    key = Device.id if column == "id" else Device.tracking_id
+    return (
+        select(
+            Device.id,
+            Device.collector_id,
+            Device.last_seen_at,
+            Collector.shift_start_min,
+            Collector.shift_end_min,
+            User.username,
+            _zone_versions(dialect).label("zone_versions"),
+            _AGENCY_TIMEZONE.label("timezone"),
+            CollectorLocation.fix_time.label("location_fix_time"),
+            CollectorLocation.zone_ids,
+            CollectorLocation.anchor_lat,
+            CollectorLocation.anchor_lon,
+            CollectorLocation.anchor_since,
+        )
+        .outerjoin(Collector, Collector.id == Device.collector_id)
+        .outerjoin(User, User.id == Collector.user_id)
+        .outerjoin(CollectorLocation, CollectorLocation.collector_id == Device.collector_id)
+        .where(key == bindparam("key"), Device.revoked_at.is_(None))
     )
-    .outerjoin(Collector, Collector.id == Device.collector_id)
-    .outerjoin(User, User.id == Collector.user_id)
-    .outerjoin(CollectorLocation, CollectorLocation.collector_id == Device.collector_id)
-    .where(column == bindparam("key"), Device.revoked_at.is_(None))
-    for column in (Device.id, Device.tracking_id)
-}
 
 
 def _active_device(column: str, key: str) -> DeviceRef | None:
-    row = db.session.connection().execute(_ACTIVE_DEVICE[column], {"key": key}).first()
+    conn = db.session.connection()
+    row = conn.execute(_active_device_statement(conn.dialect.name, column), {"key": key}).first()
     if row is None:
         return None
     collector = None
@@ -588,16 +597,22 @@ def _insert_rows(
     """
     on_sqlite = conn.dialect.name == "sqlite"
     stamp = _sqlite_time if on_sqlite else _utc_or_none
+    # A batch shares one server time, and a device time is nearly always the fix time:
+    # each is converted once, not once per column and fix.
+    server_times = {moment: stamp(moment) for moment in {fix.server_time for fix in fixes}}
     rows = []
     for fix in fixes:
+        fix_time = stamp(fix.fix_time)
+        device_time = fix_time if fix.device_time == fix.fix_time else stamp(fix.device_time)
+        server_time = server_times[fix.server_time]
         local_date = fix.fix_time.astimezone(tz).date()
         rows.append(
             (
                 device.id,
                 device.collector_id,
-                stamp(fix.fix_time),
-                stamp(fix.device_time),
-                stamp(fix.server_time),
+                fix_time,
+                device_time,
+                server_time,
                 local_date.isoformat() if on_sqlite else local_date,
                 fix.lat,
                 fix.lon,

@@ -131,6 +131,7 @@ def _osmand_message() -> tracking.DeviceMessage:
         "429": {"description": "Too many failed identifications from this address"},
     },
 )
+@limiter.exempt  # counts its failures itself (see _refuse_identification)
 def osmand() -> Response:
     """OsmAnd protocol as Traccar speaks it: `id`/`deviceid` is the device's tracking id."""
     _check_failure_limit()
@@ -162,6 +163,7 @@ def osmand() -> Response:
         },
     },
 )
+@limiter.exempt  # counts its failures itself (see _refuse_identification)
 def owntracks() -> Response:
     """OwnTracks HTTP mode; Basic user = device id, password = the device credential."""
     _check_failure_limit()
