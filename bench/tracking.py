@@ -12,6 +12,10 @@ Measures (each repeated, medians reported):
 
 The server runs under gunicorn (gthread). An SSE connection holds a thread, hence the large
 thread count; with REDIS_URL set several workers would share the stream.
+
+The load generators send over kept-alive ``http.client`` connections and their own CPU per
+request is printed beside the server's: both run on the same cores, so a costly client
+would lower the measured rate (``requests`` cost about as much CPU as the server's work).
 """
 
 from __future__ import annotations
