@@ -66,11 +66,12 @@ def _refuse_identification(error: ProblemError) -> ProblemError:
     """
     if not limiter.enabled:
         return error
-    item, address = _unknown_id_limit(), get_remote_address()
+    item, address, now = _unknown_id_limit(), get_remote_address(), time.monotonic()
     seen = _failures_seen_here()
-    if len(seen) > 10_000:
-        seen.clear()
-    seen[address] = time.monotonic()
+    if len(seen) > 10_000:  # forget only marks older than a period: they no longer matter
+        for stale in [key for key, at in seen.items() if now - at > item.get_expiry()]:
+            del seen[stale]
+    seen[address] = now
     try:
         if limiter.limiter.hit(item, _LIMIT_SCOPE, address):
             return error
