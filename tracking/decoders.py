@@ -47,10 +47,11 @@ def parse_timestamp(value: object) -> datetime:
     if not isinstance(value, str) or not value.strip():
         raise DecodeError("timestamp is not a time", {"timestamp": "not a time"})
     text = value.strip()
-    try:
-        return _from_epoch(float(text))
-    except ValueError:
-        pass
+    if ":" not in text:  # float() never reads a colon: an ISO time skips the attempt
+        try:
+            return _from_epoch(float(text))
+        except ValueError:
+            pass
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError as error:

@@ -26,12 +26,14 @@ import redis
 from flask import current_app
 from sqlalchemy import (
     Select,
+    String,
     Table,
     Text,
     bindparam,
     case,
     delete,
     func,
+    literal_column,
     not_,
     or_,
     select,
@@ -48,6 +50,7 @@ from server.errors import ProblemError
 from server.extensions import db
 from server.models import (
     Account,
+    AgencySettings,
     Assignment,
     Collector,
     CollectorLocation,
@@ -107,18 +110,46 @@ class StreamHub:
         self._redis: Any = None
         self._listener: threading.Thread | None = None
         self._listening = threading.Event()
+        self._outbox: queue.SimpleQueue[str] = queue.SimpleQueue()
+        self._publisher: threading.Thread | None = None
         if redis_url:
             self._redis = redis.Redis.from_url(redis_url)
 
     def publish(self, event: str, data: dict[str, Any]) -> None:
+        """Announce an event; with Redis it is handed to this process's publisher thread.
+
+        The request that stored a fix does not wait for Redis: at hundreds of fixes per
+        second a round trip per request cost more than the rest of the request, and the
+        publisher sends whatever queued meanwhile in one pipelined round trip, in order.
+        """
         message = json.dumps({"event": event, "data": data}, default=str)
         if self._redis is None:
             self._fan_out(message)
             return
-        try:
-            self._redis.publish(STREAM_CHANNEL, message)
-        except Exception:  # the stream is best effort; the fix is already stored
-            log.warning("tracking stream: Redis publish failed", exc_info=True)
+        self._outbox.put(message)
+        if self._publisher is None or not self._publisher.is_alive():
+            with self._lock:
+                if self._publisher is None or not self._publisher.is_alive():
+                    self._publisher = threading.Thread(
+                        target=self._publish_queued, name="tracking-stream-publish", daemon=True
+                    )
+                    self._publisher.start()
+
+    def _publish_queued(self) -> None:
+        while True:
+            messages = [self._outbox.get()]
+            while len(messages) < 500:
+                try:
+                    messages.append(self._outbox.get_nowait())
+                except queue.Empty:
+                    break
+            try:
+                pipeline = self._redis.pipeline(transaction=False)
+                for message in messages:
+                    pipeline.publish(STREAM_CHANNEL, message)
+                pipeline.execute()
+            except Exception:  # the stream is best effort; the fixes are already stored
+                log.warning("tracking stream: Redis publish failed", exc_info=True)
 
     def subscribe(self) -> Subscription:
         subscription = Subscription(self)
@@ -216,11 +247,11 @@ def shift_window(start_min: int, end_min: int, day: date, tz: ZoneInfo) -> track
 
 
 def _shift_windows(
-    profile: _CollectorProfile, moments: Iterable[datetime]
+    profile: _CollectorState, tz: ZoneInfo, moments: Iterable[datetime]
 ) -> list[tracking.ShiftWindow]:
-    days = {moment.astimezone(profile.tz).date() for moment in moments}
+    days = {moment.astimezone(tz).date() for moment in moments}
     return [
-        shift_window(profile.shift_start_min, profile.shift_end_min, day, profile.tz)
+        shift_window(profile.shift_start_min, profile.shift_end_min, day, tz)
         for day in sorted(days)
     ]
 
@@ -231,27 +262,35 @@ def _app_cache(name: str) -> dict[Any, Any]:
     return cache
 
 
-_ZONES_OF_COLLECTOR = (
-    select(Zone.id, Zone.updated_at)
-    .join(collector_zones, collector_zones.c.zone_id == Zone.id)
-    .where(collector_zones.c.collector_id == bindparam("collector_id"))
-)
+def _zone_versions(dialect: str) -> Any:
+    """The collector's assigned zones as "id@updated_at,...", read with the device: any change
+    of the assignment or of a zone's shape changes this text, so it keys the zone index.
+
+    The dialect's own aggregate with a literal separator: the generic ``aggregate_strings``
+    renders its separator at every execution, which cost more than the rest of the lookup.
+    """
+    aggregate = func.group_concat if dialect == "sqlite" else func.string_agg
+    version = sql_cast(Zone.id, String) + literal_column("'@'") + sql_cast(Zone.updated_at, String)
+    return (
+        select(aggregate(version, literal_column("','")))
+        .join(collector_zones, collector_zones.c.zone_id == Zone.id)
+        .where(collector_zones.c.collector_id == Device.collector_id)
+        .scalar_subquery()
+    )
 
 
-def _zone_index(conn: Connection, collector_id: int) -> tracking.ZoneIndex | None:
+def _zone_index(conn: Connection, versions: str | None) -> tracking.ZoneIndex | None:
     """The collector's assigned zones, indexed once per version of those zones."""
-    versions = conn.execute(_ZONES_OF_COLLECTOR, {"collector_id": collector_id}).all()
     if not versions:
         return None
+    key = tuple(sorted(versions.split(",")))
     cache = _app_cache("tracking_zone_indexes")
-    key = tuple(sorted((zone_id, str(updated_at)) for zone_id, updated_at in versions))
     index: tracking.ZoneIndex | None = cache.get(key)
     if index is None:
         if len(cache) > 512:
             cache.clear()
-        geometries = conn.execute(
-            select(Zone.id, Zone.geometry).where(Zone.id.in_([zone_id for zone_id, _ in versions]))
-        ).all()
+        zone_ids = [int(version.partition("@")[0]) for version in key]
+        geometries = conn.execute(select(Zone.id, Zone.geometry).where(Zone.id.in_(zone_ids))).all()
         index = tracking.ZoneIndex(dict(geometries))
         cache[key] = index
     return index
@@ -291,27 +330,100 @@ class TrackedDevice(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class _LiveLocation:
+    """The collector's live-state row as ingestion last left it."""
+
+    fix_time: datetime
+    zone_ids: list[int] | None
+    anchor_lat: float
+    anchor_lon: float
+    anchor_since: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _CollectorState:
+    """What ingestion needs of the device's collector, read in the same statement as the
+    device on every request, so a shift, zone or time-zone edit applies to the next fix."""
+
+    collector_id: int
+    username: str | None
+    shift_start_min: int
+    shift_end_min: int
+    zone_versions: str | None
+    timezone: str | None
+    location: _LiveLocation | None
+
+
+@dataclass(frozen=True, slots=True)
 class DeviceRef:
-    """An active device read as plain columns (no ORM object)."""
+    """An active device read as plain columns (no ORM object), with its collector's state."""
 
     id: str
     collector_id: int
     last_seen_at: datetime | None
+    collector: _CollectorState | None = None
 
 
 # Hot-path statements are built once: constructing a select per request costs more CPU
-# than running it on an index. One per column a device is looked up by.
-_ACTIVE_DEVICE = {
-    column.key: select(Device.id, Device.collector_id, Device.last_seen_at).where(
-        column == bindparam("key"), Device.revoked_at.is_(None)
+# than running it on an index. One per column a device is looked up by; each also reads
+# what ingestion needs of the collector, so a fix costs no statements of its own for that.
+_AGENCY_TIMEZONE = select(AgencySettings.timezone).where(AgencySettings.id == 1).scalar_subquery()
+
+
+@functools.cache
+def _active_device_statement(dialect: str, column: str) -> Any:
+    key = Device.id if column == "id" else Device.tracking_id
+    return (
+        select(
+            Device.id,
+            Device.collector_id,
+            Device.last_seen_at,
+            Collector.shift_start_min,
+            Collector.shift_end_min,
+            User.username,
+            _zone_versions(dialect).label("zone_versions"),
+            _AGENCY_TIMEZONE.label("timezone"),
+            CollectorLocation.fix_time.label("location_fix_time"),
+            CollectorLocation.zone_ids,
+            CollectorLocation.anchor_lat,
+            CollectorLocation.anchor_lon,
+            CollectorLocation.anchor_since,
+        )
+        .outerjoin(Collector, Collector.id == Device.collector_id)
+        .outerjoin(User, User.id == Collector.user_id)
+        .outerjoin(CollectorLocation, CollectorLocation.collector_id == Device.collector_id)
+        .where(key == bindparam("key"), Device.revoked_at.is_(None))
     )
-    for column in (Device.id, Device.tracking_id)
-}
 
 
 def _active_device(column: str, key: str) -> DeviceRef | None:
-    row = db.session.connection().execute(_ACTIVE_DEVICE[column], {"key": key}).first()
-    return DeviceRef(row.id, row.collector_id, row.last_seen_at) if row is not None else None
+    conn = db.session.connection()
+    row = conn.execute(_active_device_statement(conn.dialect.name, column), {"key": key}).first()
+    if row is None:
+        return None
+    collector = None
+    if row.shift_start_min is not None:
+        location = (
+            _LiveLocation(
+                row.location_fix_time,
+                row.zone_ids,
+                row.anchor_lat,
+                row.anchor_lon,
+                row.anchor_since,
+            )
+            if row.location_fix_time is not None
+            else None
+        )
+        collector = _CollectorState(
+            row.collector_id,
+            row.username,
+            row.shift_start_min,
+            row.shift_end_min,
+            row.zone_versions,
+            row.timezone,
+            location,
+        )
+    return DeviceRef(row.id, row.collector_id, row.last_seen_at, collector)
 
 
 def device_by_tracking_id(tracking_id: str) -> DeviceRef | None:
@@ -384,13 +496,6 @@ _LOCATION_UPDATED = (
     "anchor_lon",
     "anchor_since",
 )
-_LOCATION_OF = select(
-    _LOCATIONS.c.fix_time,
-    _LOCATIONS.c.zone_ids,
-    _LOCATIONS.c.anchor_lat,
-    _LOCATIONS.c.anchor_lon,
-    _LOCATIONS.c.anchor_since,
-).where(_LOCATIONS.c.collector_id == bindparam("collector_id"))
 _TOUCH_DEVICE = (
     update(Device.__table__)
     .where(Device.__table__.c.id == bindparam("device_id"))
@@ -494,16 +599,22 @@ def _insert_rows(
     """
     on_sqlite = conn.dialect.name == "sqlite"
     stamp = _sqlite_time if on_sqlite else _utc_or_none
+    # A batch shares one server time, and a device time is nearly always the fix time:
+    # each is converted once, not once per column and fix.
+    server_times = {moment: stamp(moment) for moment in {fix.server_time for fix in fixes}}
     rows = []
     for fix in fixes:
+        fix_time = stamp(fix.fix_time)
+        device_time = fix_time if fix.device_time == fix.fix_time else stamp(fix.device_time)
+        server_time = server_times[fix.server_time]
         local_date = fix.fix_time.astimezone(tz).date()
         rows.append(
             (
                 device.id,
                 device.collector_id,
-                stamp(fix.fix_time),
-                stamp(fix.device_time),
-                stamp(fix.server_time),
+                fix_time,
+                device_time,
+                server_time,
                 local_date.isoformat() if on_sqlite else local_date,
                 fix.lat,
                 fix.lon,
@@ -527,50 +638,18 @@ def _utc_or_none(moment: datetime | None) -> datetime | None:
     return None if moment is None else moment.astimezone(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class _CollectorProfile:
-    """What ingestion needs of a collector, cached briefly so a fix costs few queries.
-
-    Shift and zone edits reach ingestion within ``PROFILE_TTL_S``.
-    """
-
-    collector_id: int
-    username: str | None
-    shift_start_min: int
-    shift_end_min: int
-    zones: tracking.ZoneIndex | None
-    tz: ZoneInfo
-    loaded_at: float
-
-
-PROFILE_TTL_S = 30.0
 LAST_SEEN_EVERY = timedelta(seconds=60)
-_PROFILE_OF = (
-    select(Collector.shift_start_min, Collector.shift_end_min, User.username)
-    .outerjoin(User, User.id == Collector.user_id)
-    .where(Collector.id == bindparam("collector_id"))
-)
 
 
-def _collector_profile(conn: Connection, collector_id: int) -> _CollectorProfile:
-    cache = _app_cache("tracking_profiles")
-    profile: _CollectorProfile | None = cache.get(collector_id)
-    if profile is not None and time_module.monotonic() - profile.loaded_at < PROFILE_TTL_S:
-        return profile
-    row = conn.execute(_PROFILE_OF, {"collector_id": collector_id}).first()
-    if row is None:
+def _collector_state(device: TrackedDevice) -> _CollectorState:
+    """The collector's state read with the device, or read now for an ORM device."""
+    state = device.collector if isinstance(device, DeviceRef) else None
+    if state is None:
+        found = device_by_id(device.id)
+        state = found.collector if found is not None else None
+    if state is None:
         raise ProblemError(409, "Device without collector", "The device has no collector.")
-    profile = _CollectorProfile(
-        collector_id=collector_id,
-        username=row.username,
-        shift_start_min=row.shift_start_min,
-        shift_end_min=row.shift_end_min,
-        zones=_zone_index(conn, collector_id),
-        tz=_tz(),
-        loaded_at=time_module.monotonic(),
-    )
-    cache[collector_id] = profile
-    return profile
+    return state
 
 
 def ingest_positions(
@@ -580,7 +659,8 @@ def ingest_positions(
 
     Fixes outside the collector's shift and fixes already stored are acknowledged and
     counted but not written; filtered fixes are written with their reason. The whole batch
-    costs a few Core statements: the stored history around it, one multi-row INSERT that
+    costs a few Core statements besides the device lookup (which also read the collector's
+    shift, zones and live state): the stored history around it, one multi-row INSERT that
     skips fixes a concurrent request stored meanwhile, and one upsert of the collector's
     live-state row (the live view reads that row instead of scanning positions).
     """
@@ -589,20 +669,24 @@ def ingest_positions(
         return IngestResult(0, 0, 0, 0, 0)
     conn = db.session.connection()
     insert_positions, upsert_location = _statements(conn.dialect.name)
-    profile = _collector_profile(conn, device.collector_id)
+    profile = _collector_state(device)
+    tz = ZoneInfo(profile.timezone) if profile.timezone else _tz()
+    zones = _zone_index(conn, profile.zone_versions)
     context = tracking.PipelineContext(
         now=now,
         state=_history(conn, device.id, fixes),
-        shifts=_shift_windows(profile, (fix.fix_time for fix in fixes)),
-        zones=profile.zones,
+        shifts=_shift_windows(profile, tz, (fix.fix_time for fix in fixes)),
+        zones=zones,
     )
     results = tracking.run_pipeline(fixes, context)
     stored = [r.position for r in results if r.outcome is not tracking.Outcome.DISCARDED]
     if stored:
-        _insert_rows(conn, insert_positions, device, stored, profile.tz)
+        _insert_rows(conn, insert_positions, device, stored, tz)
     accepted = [p for p in stored if p.accepted]
     moved = (
-        _advance_location(conn, upsert_location, profile, device, accepted) if accepted else None
+        _advance_location(conn, upsert_location, profile, zones is not None, device, accepted)
+        if accepted
+        else None
     )
     if device.last_seen_at is None or now - device.last_seen_at > LAST_SEEN_EVERY:
         conn.execute(_TOUCH_DEVICE, {"device_id": device.id, "now": now})
@@ -625,7 +709,8 @@ def ingest_positions(
 def _advance_location(
     conn: Connection,
     upsert: Any,
-    profile: _CollectorProfile,
+    profile: _CollectorState,
+    has_zones: bool,
     device: TrackedDevice,
     accepted: Sequence[tracking.Position],
 ) -> tuple[dict[str, Any], bool] | None:
@@ -635,7 +720,7 @@ def _advance_location(
     re-evaluated at once (a mock location, or the collector crossing a zone border); the
     scheduler re-evaluates the time-driven ones. None when nothing newer arrived.
     """
-    location = conn.execute(_LOCATION_OF, {"collector_id": profile.collector_id}).first()
+    location = profile.location
     newer = sorted(
         (p for p in accepted if location is None or p.fix_time > location.fix_time),
         key=lambda p: p.fix_time,
@@ -672,9 +757,7 @@ def _advance_location(
             "anchor_since": anchor.since,
         },
     )
-    crossed = profile.zones is not None and (
-        location is None or tuple(location.zone_ids or ()) != latest.zone_ids
-    )
+    crossed = has_zones and (location is None or tuple(location.zone_ids or ()) != latest.zone_ids)
     event = {
         "collector_id": profile.collector_id,
         "username": profile.username,

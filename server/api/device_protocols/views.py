@@ -8,17 +8,24 @@ device's tracking id, so ids are unguessable and failed identifications are rate
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
+import time
 from typing import Any
 from urllib.parse import parse_qsl
 
 from flask import Response, current_app, jsonify, request
+from flask_limiter.util import get_remote_address
 from flask_smorest import Blueprint
+from limits import RateLimitItem, parse
 
 import tracking
 from server.errors import ProblemError
 from server.extensions import limiter
 from server.models.types import utcnow
 from server.services import tracking as tracking_service
+
+log = logging.getLogger(__name__)
 
 blp = Blueprint(
     "device_protocols",
@@ -27,16 +34,78 @@ blp = Blueprint(
     description="Position intake for Traccar Client (OsmAnd protocol) and OwnTracks",
 )
 
-UNKNOWN_ID_STATUSES = (400, 401, 404)
+_LIMIT_SCOPE = "tracking-unknown-id"
 
 
-def _unknown_id_limit() -> str:
-    return str(current_app.config.get("TRACKING_UNKNOWN_ID_LIMIT", "30 per minute"))
+@functools.lru_cache(maxsize=8)
+def _parsed_limit(text: str) -> RateLimitItem:
+    return parse(text)
 
 
-def _failed_identification(response: Response) -> bool:
-    """Only failed requests count, so a flood of guessed ids is throttled, real devices not."""
-    return response.status_code in UNKNOWN_ID_STATUSES
+def _unknown_id_limit() -> RateLimitItem:
+    return _parsed_limit(str(current_app.config.get("TRACKING_UNKNOWN_ID_LIMIT", "30 per minute")))
+
+
+def _failures_seen_here() -> dict[str, float]:
+    """Address -> monotonic time of its last failed identification in this process."""
+    seen: dict[str, float] = current_app.extensions.setdefault("tracking_failed_ids", {})
+    return seen
+
+
+def _too_many(detail: str, retry_after_s: int) -> ProblemError:
+    return ProblemError(
+        429, "Too Many Requests", detail, headers={"Retry-After": str(retry_after_s)}
+    )
+
+
+def _refuse_identification(error: ProblemError) -> ProblemError:
+    """Count a failed identification (unknown id, bad credentials, unreadable fix) against
+    the caller's address; past the limit the answer is 429 instead of ``error``.
+
+    Only failures count, so a flood of guessed ids is throttled and real devices are not.
+    """
+    if not limiter.enabled:
+        return error
+    item, address, now = _unknown_id_limit(), get_remote_address(), time.monotonic()
+    seen = _failures_seen_here()
+    if len(seen) > 10_000:  # forget only marks older than a period: they no longer matter
+        for stale in [key for key, at in seen.items() if now - at > item.get_expiry()]:
+            del seen[stale]
+    seen[address] = now
+    try:
+        if limiter.limiter.hit(item, _LIMIT_SCOPE, address):
+            return error
+    except Exception:  # the counter's storage is down: answer as if unlimited
+        log.warning("tracking: rate-limit storage unavailable", exc_info=True)
+        return error
+    return _too_many(
+        "Too many failed identifications; wait before trying again.", item.get_expiry()
+    )
+
+
+def _check_failure_limit() -> None:
+    """Refuse an address that is over the failure limit, before any work for it.
+
+    The shared counter is read only when this process saw the address fail within one
+    limit period, so a real device costs no round trip to the limiter's storage. A flood
+    still cannot learn which guess hit: every failed guess marks its address here, so at
+    most one guess per process and period skips the check.
+    """
+    if not limiter.enabled:
+        return
+    item, address = _unknown_id_limit(), get_remote_address()
+    failed_at = _failures_seen_here().get(address)
+    if failed_at is None or time.monotonic() - failed_at > item.get_expiry():
+        return
+    try:
+        allowed = limiter.limiter.test(item, _LIMIT_SCOPE, address)
+    except Exception:  # the counter's storage is down: never refuse a device for that
+        log.warning("tracking: rate-limit storage unavailable", exc_info=True)
+        return
+    if not allowed:
+        raise _too_many(
+            "Too many failed identifications; wait before trying again.", item.get_expiry()
+        )
 
 
 def _osmand_message() -> tracking.DeviceMessage:
@@ -63,18 +132,23 @@ def _osmand_message() -> tracking.DeviceMessage:
         "429": {"description": "Too many failed identifications from this address"},
     },
 )
-@limiter.limit(_unknown_id_limit, deduct_when=_failed_identification)
+@limiter.exempt  # counts its failures itself (see _refuse_identification)
 def osmand() -> Response:
     """OsmAnd protocol as Traccar speaks it: `id`/`deviceid` is the device's tracking id."""
+    _check_failure_limit()
     json_flavour = request.mimetype == "application/json"
     try:
         message = _osmand_message()
     except tracking.DecodeError as error:
-        raise ProblemError(400, "Bad Request", str(error), errors=error.errors) from error
+        raise _refuse_identification(
+            ProblemError(400, "Bad Request", str(error), errors=error.errors)
+        ) from error
     device = tracking_service.device_by_tracking_id(message.identifier)
     if device is None:
         status = 404 if json_flavour else 400
-        raise ProblemError(status, "Unknown device", "No device has this tracking id.")
+        raise _refuse_identification(
+            ProblemError(status, "Unknown device", "No device has this tracking id.")
+        )
     tracking_service.ingest_positions(device, [message.position], now=message.position.server_time)
     return Response(status=200)
 
@@ -90,9 +164,10 @@ def osmand() -> Response:
         },
     },
 )
-@limiter.limit(_unknown_id_limit, deduct_when=_failed_identification)
+@limiter.exempt  # counts its failures itself (see _refuse_identification)
 def owntracks() -> Response:
     """OwnTracks HTTP mode; Basic user = device id, password = the device credential."""
+    _check_failure_limit()
     auth = request.authorization
     device = (
         tracking_service.device_by_basic_auth(auth.username or "", auth.password or "")
@@ -100,17 +175,21 @@ def owntracks() -> Response:
         else None
     )
     if device is None:
-        raise ProblemError(
-            401,
-            "Unauthorized",
-            "Use the device id as user name and the device credential as password.",
-            headers={"WWW-Authenticate": 'Basic realm="owntracks"'},
+        raise _refuse_identification(
+            ProblemError(
+                401,
+                "Unauthorized",
+                "Use the device id as user name and the device credential as password.",
+                headers={"WWW-Authenticate": 'Basic realm="owntracks"'},
+            )
         )
     payload = request.get_json(silent=True)
     try:
         position = tracking.decode_owntracks(payload, server_time=utcnow())
     except tracking.DecodeError as error:
-        raise ProblemError(400, "Bad Request", str(error), errors=error.errors) from error
+        raise _refuse_identification(
+            ProblemError(400, "Bad Request", str(error), errors=error.errors)
+        ) from error
     if position is not None:
         extra: dict[str, Any] = {
             name: request.headers[header]

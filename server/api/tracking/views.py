@@ -41,7 +41,7 @@ class PositionsView(MethodView):
         """Store a batch of fixes from the calling device; a resent batch stores nothing twice."""
         # The hot path of every handheld: the same rules as require_roles("collector"), with
         # Core queries instead of ORM objects for the device and its user.
-        caller = authenticate_caller("collector")
+        caller = authenticate_caller("collector", in_session=True)
         device = tracking_service.device_by_id(caller.device_id) if caller.device_id else None
         if device is None:
             raise ProblemError(

@@ -48,6 +48,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(app: Flask) -> None:
         pytest.skip("SQLite pragmas only")
     assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
+    assert db.session.execute(text("PRAGMA mmap_size")).scalar() == 256 * 1024 * 1024
 
 
 def test_health_and_readiness(client: object) -> None:

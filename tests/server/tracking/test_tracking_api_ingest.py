@@ -133,6 +133,31 @@ def test_fixes_outside_the_shift_are_never_stored(
     assert stored == ["08:00", "16:59"]
 
 
+def test_a_shift_edit_applies_to_the_next_fix(
+    client: FlaskClient, factory: Any, register_handheld: Any, auth_header: Any, staff: Any
+) -> None:
+    """The shift is read with the device on every request, never from a stale copy."""
+    collector = factory.collector("collector07", shift_start_min=8 * 60, shift_end_min=17 * 60)
+    phone = register_handheld(collector)
+    lima = ZoneInfo("America/Lima")
+    yesterday = datetime.now(lima).date() - timedelta(days=1)
+
+    def fix(hh: int, mm: int) -> dict[str, Any]:
+        moment = datetime.combine(yesterday, time(hh, mm), tzinfo=lima).astimezone(UTC)
+        return {"fix_time": moment.isoformat(), "lat": LAT, "lon": LON}
+
+    first = client.post(URL, json={"positions": [fix(18, 0)]}, headers=phone.bearer).get_json()
+    assert first["off_shift"] == 1
+    edited = client.patch(
+        f"/api/v1/collectors/{collector.id}",
+        headers=auth_header("admin"),
+        json={"shift_end": "19:00"},
+    )
+    assert edited.status_code == 200, edited.get_json()
+    second = client.post(URL, json={"positions": [fix(18, 1)]}, headers=phone.bearer).get_json()
+    assert (second["accepted"], second["off_shift"]) == (1, 0)
+
+
 def test_only_device_credentials_may_post(
     client: FlaskClient, handheld: Any, auth_header: Any, staff: Any
 ) -> None:

@@ -122,6 +122,19 @@ def test_unknown_id_flood_is_rate_limited_without_counting_good_requests(
     assert statuses == [400] * 5 + [429] * 2
 
 
+def test_a_flooding_address_cannot_tell_a_hit_from_a_miss(
+    client: FlaskClient, app: Any, handheld: Any
+) -> None:
+    """Past the limit even a right guess gets 429, so the flood learns nothing."""
+    app.config["TRACKING_UNKNOWN_ID_LIMIT"] = "3 per minute"
+    for n in range(3):
+        assert client.get(f"/osmand?id=guess{n}&lat=1&lon=2").status_code == 400
+    hit = client.get(f"/osmand?id={handheld.tracking_id}&lat={LAT}&lon={LON}")
+    assert hit.status_code == 429
+    assert hit.headers["Retry-After"] == "60"
+    assert rows() == []
+
+
 def test_owntracks_location_with_basic_credentials(client: FlaskClient, handheld: Any) -> None:
     payload = {
         "_type": "location",
