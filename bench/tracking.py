@@ -473,15 +473,21 @@ def bench_fanout(
     return spans
 
 
+def seed_instance(args: argparse.Namespace, instance: Path) -> tuple[str, str, dict[str, Any]]:
+    """The database URL (a SQLite file in ``instance`` unless given), its engine name, and the
+    seeded collectors, devices and token."""
+    database_url = args.database_url or f"sqlite:///{instance / 'bench.db'}"
+    engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+    print(f"Seeding {COLLECTORS} collectors on {engine}...", flush=True)
+    return database_url, engine, seed(database_url, instance)
+
+
 def live_only(args: argparse.Namespace) -> None:
     """The live view alone, on one worker: seed, give every collector a current fix (one
     OsmAnd request each, as the ingestion runs of the full bench leave them), measure."""
     with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
         instance = Path(tmp)
-        database_url = args.database_url or f"sqlite:///{instance / 'bench.db'}"
-        engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
-        print(f"Seeding {COLLECTORS} collectors on {engine}...", flush=True)
-        data = seed(database_url, instance)
+        database_url, engine, data = seed_instance(args, instance)
         server, base = start_server(database_url, instance, 8, 1, None)
         try:
             bench_osmand(base, data["devices"], 300.0, COLLECTORS / 300.0)
@@ -525,10 +531,7 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
         instance = Path(tmp)
-        database_url = args.database_url or f"sqlite:///{instance / 'bench.db'}"
-        engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
-        print(f"Seeding {COLLECTORS} collectors on {engine}...", flush=True)
-        data = seed(database_url, instance)
+        database_url, engine, data = seed_instance(args, instance)
         redis_server, redis_url = start_redis() if args.workers > 1 else (None, None)
         workers = args.workers if redis_url else 1
         server, base = start_server(database_url, instance, 256, workers, redis_url)
