@@ -52,9 +52,12 @@ def _failures_seen_here() -> dict[str, float]:
     return seen
 
 
-def _too_many(detail: str, retry_after_s: int) -> ProblemError:
+def _too_many(retry_after_s: int) -> ProblemError:
     return ProblemError(
-        429, "Too Many Requests", detail, headers={"Retry-After": str(retry_after_s)}
+        429,
+        "Too Many Requests",
+        "Too many failed identifications; wait before trying again.",
+        headers={"Retry-After": str(retry_after_s)},
     )
 
 
@@ -78,9 +81,7 @@ def _refuse_identification(error: ProblemError) -> ProblemError:
     except Exception:  # the counter's storage is down: answer as if unlimited
         log.warning("tracking: rate-limit storage unavailable", exc_info=True)
         return error
-    return _too_many(
-        "Too many failed identifications; wait before trying again.", item.get_expiry()
-    )
+    return _too_many(item.get_expiry())
 
 
 def _check_failure_limit() -> None:
@@ -103,9 +104,7 @@ def _check_failure_limit() -> None:
         log.warning("tracking: rate-limit storage unavailable", exc_info=True)
         return
     if not allowed:
-        raise _too_many(
-            "Too many failed identifications; wait before trying again.", item.get_expiry()
-        )
+        raise _too_many(item.get_expiry())
 
 
 def _osmand_message() -> tracking.DeviceMessage:
