@@ -11,8 +11,12 @@ Measures (each repeated, medians reported):
   * GET /api/v1/tracking/live with 1,000 collectors (each with a position and 20 stops today);
   * fan-out of one position to 200 SSE subscribers (post -> last subscriber has it).
 
-The server runs under gunicorn (gthread). An SSE connection holds a thread, hence the large
-thread count; with REDIS_URL set several workers would share the stream.
+The server runs under gunicorn (gthread), shaped like each deployment: on SQLite one
+worker process (as ``make run``): SQLite has one writer, and a second process only adds
+waits for its lock, in which SQLite's busy handler sleeps 1, 2, 5, 10... ms between tries
+(OsmAnd p99 of several hundred ms with two workers, tens of ms with one, same load); on
+PostgreSQL two workers sharing the stream through a private Redis (as ``make serve``).
+``--workers`` overrides it. An SSE connection holds a thread, hence the large thread count.
 
 The load generators send over kept-alive ``http.client`` connections and their own CPU per
 request is printed beside the server's: both run on the same cores, so a costly client
@@ -515,7 +519,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clients", type=int, default=6, help="parallel batch posters")
     parser.add_argument(
-        "--workers", type=int, default=2, help="gunicorn workers (>1 shares the stream via Redis)"
+        "--workers",
+        type=int,
+        help="gunicorn workers; >1 shares the stream via Redis (default: 1 on SQLite, 2 on "
+        "PostgreSQL)",
     )
     parser.add_argument(
         "--only",
@@ -532,8 +539,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
         instance = Path(tmp)
         database_url, engine, data = seed_instance(args, instance)
-        redis_server, redis_url = start_redis() if args.workers > 1 else (None, None)
-        workers = args.workers if redis_url else 1
+        wanted = args.workers or (1 if engine == "SQLite" else 2)
+        redis_server, redis_url = start_redis() if wanted > 1 else (None, None)
+        workers = wanted if redis_url else 1
         server, base = start_server(database_url, instance, 256, workers, redis_url)
         print(f"Server up at {base}; measuring...", flush=True)
         try:

@@ -3,15 +3,13 @@
 from __future__ import annotations
 
 import logging
-import sqlite3
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
+from server import connections  # noqa: F401  (registers the connection policies)
 from server.config import load_config
 from server.errors import register_error_handlers
 from server.extensions import api as rest_api
@@ -19,25 +17,6 @@ from server.extensions import db, limiter, migrate
 from server.logs import configure_logging
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
-
-
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    """WAL lets readers and the writer work at once; foreign keys are off by default in SQLite.
-
-    Reads through a memory map: a write on one pooled connection invalidates every other
-    connection's page cache, and under parallel requests re-reading those pages with
-    read() calls cost about a fifth of an OsmAnd fix's CPU (four threads); mapped, they are
-    only looked at.
-    """
-    if isinstance(dbapi_connection, sqlite3.Connection):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=10000")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA mmap_size={256 * 1024 * 1024}")
-        cursor.close()
 
 
 def create_app(config: dict[str, Any] | None = None) -> Flask:

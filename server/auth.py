@@ -193,9 +193,8 @@ def authenticate_caller(*roles: str, in_session: bool = False) -> Caller:
                 _DEVICE_CALLER, {"credential_hash": hash_device_credential(token)}
             ).first()
             if found is None or found[1] is not None:
-                raise _unauthorized("Unknown or revoked device credential.")
-            if not found[4]:
-                raise _unauthorized("The device's collector is not active.")
+                raise unknown_device_credential()
+            authorize_device_caller(found[3], found[4], *roles)
             caller = Caller(found[2], found[3], found[0])
         else:
             claims = _decode_access_token(token)
@@ -206,6 +205,28 @@ def authenticate_caller(*roles: str, in_session: bool = False) -> Caller:
     if Role(caller.role) not in allowed:
         raise ProblemError(403, "Forbidden", f"The {caller.role} role cannot use this endpoint.")
     return caller
+
+
+def device_credential_hash() -> str | None:
+    """The stored form of the bearer token when it is a device credential, None for a user
+    token: for a hot path that reads the device together with what it needs of it."""
+    token = _bearer_token()
+    if token is None:
+        raise _unauthorized("A bearer token is required.")
+    return hash_device_credential(token) if token.startswith(DEVICE_TOKEN_PREFIX) else None
+
+
+def unknown_device_credential() -> ProblemError:
+    return _unauthorized("Unknown or revoked device credential.")
+
+
+def authorize_device_caller(role: str, active: bool, *roles: str) -> None:
+    """The rules for an active (unrevoked) device's credential, given its collector's role
+    and whether that user is active."""
+    if not active:
+        raise _unauthorized("The device's collector is not active.")
+    if Role(role) not in {Role(r) for r in roles} | {Role.ADMIN}:
+        raise ProblemError(403, "Forbidden", f"The {role} role cannot use this endpoint.")
 
 
 def require_roles(*roles: str) -> Callable[[F], F]:

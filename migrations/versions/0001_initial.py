@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-27 07:54:09.467354
+Create Date: 2026-11-27 10:32:54.967178
 
 """
 
@@ -526,7 +526,6 @@ def upgrade():
         batch_op.create_index(
             "ix_positions_collector_fix_time", ["collector_id", "fix_time"], unique=False
         )
-        batch_op.create_index("ix_positions_server_time", ["server_time"], unique=False)
 
     op.create_table(
         "receipt_blocks",
@@ -826,7 +825,6 @@ def downgrade():
 
     op.drop_table("receipt_blocks")
     with op.batch_alter_table("positions", schema=None) as batch_op:
-        batch_op.drop_index("ix_positions_server_time")
         batch_op.drop_index("ix_positions_collector_fix_time")
 
     op.drop_table("positions")

@@ -32,13 +32,14 @@ class SelectPage(Page):  # type: ignore[misc]
 
 
 def json_response(document: dict[str, Any], *, weak_etag_of: str | None = None) -> Response:
-    """A large document encoded once, by orjson, and sent as it is.
+    """A document encoded once, by orjson, and sent as it is.
 
-    For bodies such as the live map (a thousand features): flask-smorest would dump them
-    again through the response schema and then encode them with the standard library, which
-    costs more than building them. Aware datetimes become ISO 8601 strings and enums their
-    values; keys are sorted like Flask's own encoder sorts them. The view keeps its
-    ``@blp.response`` schema, which then only documents the body.
+    For large bodies such as the live map (a thousand features) and for hot paths such as
+    position batches: flask-smorest would dump them again through the response schema and
+    then encode them with the standard library, which costs more than building them. Aware
+    datetimes become ISO 8601 strings and enums their values; keys are sorted like Flask's
+    own encoder sorts them. The view keeps its ``@blp.response`` schema, which then only
+    documents the body.
 
     With ``weak_etag_of``, that member of the document (the features, say, without the time
     the document was generated) is encoded first and its digest sent as a weak ETag: a

@@ -16,10 +16,11 @@ class Position(db.Model):  # type: ignore[name-defined,misc]
     """One fix; a filtered fix keeps its reason and stays out of the live view and tracks."""
 
     __tablename__ = "positions"
+    # Every index costs each of thousands of inserts a second: tracks and the retention
+    # purge go through the collector's, duplicate checks through the device's.
     __table_args__ = (
         UniqueConstraint("device_id", "fix_time", name="uq_positions_device_fix_time"),
         Index("ix_positions_collector_fix_time", "collector_id", "fix_time"),
-        Index("ix_positions_server_time", "server_time"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

@@ -70,6 +70,9 @@ from tracking.geo import EARTH_RADIUS_M
 log = logging.getLogger(__name__)
 
 STREAM_CHANNEL = "tracking:events"
+PUBLISH_LINGER_S = 0.02
+"""How long the Redis publisher gathers events before sending them in one message: far
+below what a map can show, and it turns hundreds of round trips a second into a few."""
 HISTORY_MARGIN = timedelta(hours=1)
 """How far back the previous accepted fix is looked for (jump filter and distance)."""
 MAX_BATCH = 1000
@@ -112,15 +115,22 @@ class StreamHub:
         self._listening = threading.Event()
         self._outbox: queue.SimpleQueue[str] = queue.SimpleQueue()
         self._publisher: threading.Thread | None = None
+        self._closed = threading.Event()
         if redis_url:
             self._redis = redis.Redis.from_url(redis_url)
+
+    def close(self) -> None:
+        """Stop the Redis threads (events still queued are dropped); for tests and shutdown."""
+        self._closed.set()
+        self._outbox.put("")  # wakes the publisher, which sees the hub closed
 
     def publish(self, event: str, data: dict[str, Any]) -> None:
         """Announce an event; with Redis it is handed to this process's publisher thread.
 
         The request that stored a fix does not wait for Redis: at hundreds of fixes per
-        second a round trip per request cost more than the rest of the request, and the
-        publisher sends whatever queued meanwhile in one pipelined round trip, in order.
+        second a round trip per request cost more than the rest of the request. The
+        publisher waits a moment for more events and sends them, in order, as one Redis
+        message (one line each), so every process's listener also wakes once per group.
         """
         message = json.dumps({"event": event, "data": data}, default=str)
         if self._redis is None:
@@ -138,16 +148,17 @@ class StreamHub:
     def _publish_queued(self) -> None:
         while True:
             messages = [self._outbox.get()]
+            time_module.sleep(PUBLISH_LINGER_S)
+            if self._closed.is_set():
+                return
             while len(messages) < 500:
                 try:
                     messages.append(self._outbox.get_nowait())
                 except queue.Empty:
                     break
             try:
-                pipeline = self._redis.pipeline(transaction=False)
-                for message in messages:
-                    pipeline.publish(STREAM_CHANNEL, message)
-                pipeline.execute()
+                # JSON text never holds a raw newline, so lines separate the events.
+                self._redis.publish(STREAM_CHANNEL, "\n".join(messages))
             except Exception:  # the stream is best effort; the fixes are already stored
                 log.warning("tracking stream: Redis publish failed", exc_info=True)
 
@@ -185,13 +196,13 @@ class StreamHub:
         self._listening.wait(timeout=5)
 
     def _listen(self) -> None:
-        """Relay Redis messages to local subscribers for the life of the process,
-        resubscribing after a lost connection (events published meanwhile are missed)."""
-        while True:
+        """Relay Redis messages to local subscribers until the hub is closed, resubscribing
+        after a lost connection (events published meanwhile are missed)."""
+        while not self._closed.is_set():
             try:
                 pubsub = self._redis.pubsub()
                 pubsub.subscribe(STREAM_CHANNEL)
-                while True:
+                while not self._closed.is_set():
                     message = pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
@@ -199,7 +210,10 @@ class StreamHub:
                         self._listening.set()
                     elif message["type"] == "message":
                         data = message["data"]
-                        self._fan_out(data.decode() if isinstance(data, bytes) else str(data))
+                        text = data.decode() if isinstance(data, bytes) else str(data)
+                        for line in text.split("\n"):
+                            self._fan_out(line)
+                pubsub.close()
             except redis.RedisError:
                 log.warning("tracking stream: Redis connection lost; resubscribing", exc_info=True)
                 time_module.sleep(1.0)
@@ -362,6 +376,8 @@ class DeviceRef:
     collector_id: int
     last_seen_at: datetime | None
     collector: _CollectorState | None = None
+    role: str | None = None
+    user_active: bool = False
 
 
 # Hot-path statements are built once: constructing a select per request costs more CPU
@@ -370,9 +386,15 @@ class DeviceRef:
 _AGENCY_TIMEZONE = select(AgencySettings.timezone).where(AgencySettings.id == 1).scalar_subquery()
 
 
+_DEVICE_KEYS = {
+    "id": Device.id,
+    "tracking_id": Device.tracking_id,
+    "credential_hash": Device.credential_hash,
+}
+
+
 @functools.cache
 def _active_device_statement(dialect: str, column: str) -> Any:
-    key = Device.id if column == "id" else Device.tracking_id
     return (
         select(
             Device.id,
@@ -381,6 +403,8 @@ def _active_device_statement(dialect: str, column: str) -> Any:
             Collector.shift_start_min,
             Collector.shift_end_min,
             User.username,
+            User.role,
+            User.active,
             _zone_versions(dialect).label("zone_versions"),
             _AGENCY_TIMEZONE.label("timezone"),
             CollectorLocation.fix_time.label("location_fix_time"),
@@ -392,7 +416,7 @@ def _active_device_statement(dialect: str, column: str) -> Any:
         .outerjoin(Collector, Collector.id == Device.collector_id)
         .outerjoin(User, User.id == Collector.user_id)
         .outerjoin(CollectorLocation, CollectorLocation.collector_id == Device.collector_id)
-        .where(key == bindparam("key"), Device.revoked_at.is_(None))
+        .where(_DEVICE_KEYS[column] == bindparam("key"), Device.revoked_at.is_(None))
     )
 
 
@@ -423,7 +447,9 @@ def _active_device(column: str, key: str) -> DeviceRef | None:
             row.timezone,
             location,
         )
-    return DeviceRef(row.id, row.collector_id, row.last_seen_at, collector)
+    return DeviceRef(
+        row.id, row.collector_id, row.last_seen_at, collector, row.role, bool(row.active)
+    )
 
 
 def device_by_tracking_id(tracking_id: str) -> DeviceRef | None:
@@ -431,6 +457,12 @@ def device_by_tracking_id(tracking_id: str) -> DeviceRef | None:
     if not tracking_id or len(tracking_id) > 64:
         return None
     return _active_device("tracking_id", tracking_id)
+
+
+def device_by_credential(credential_hash: str) -> DeviceRef | None:
+    """The active device a handheld's bearer credential names, with its user's role and
+    state, so a position batch authenticates and finds its device in one statement."""
+    return _active_device("credential_hash", credential_hash)
 
 
 def device_by_id(device_id: str) -> DeviceRef | None:
@@ -1373,18 +1405,29 @@ def verify_photo_location(photo: Photo, image: Path) -> None:
 
 
 def purge_positions(*, now: datetime | None = None, retention_days: int | None = None) -> int:
-    """Delete positions older than the retention period (agency setting, default 90 days)."""
+    """Delete positions older than the retention period (agency setting, default 90 days).
+
+    One collector at a time, through the (collector, fix time) index: no index on time alone
+    is kept for this nightly job, and short transactions never hold ingestion back for long.
+    """
     now = now or utcnow()
     days = retention_days if retention_days is not None else get_settings().position_retention_days
     if days < 1:
         raise ValueError("retention must be at least one day")
     cutoff = now - timedelta(days=days)
-    deleted = cast(
-        CursorResult[Any],
-        db.session.execute(delete(PositionRow).where(PositionRow.fix_time < cutoff)),
-    )
-    db.session.commit()
-    return int(deleted.rowcount or 0)
+    total = 0
+    for collector_id in db.session.execute(select(Collector.id)).scalars().all():
+        deleted = cast(
+            CursorResult[Any],
+            db.session.execute(
+                delete(PositionRow).where(
+                    PositionRow.collector_id == collector_id, PositionRow.fix_time < cutoff
+                )
+            ),
+        )
+        db.session.commit()
+        total += int(deleted.rowcount or 0)
+    return total
 
 
 def ingest_batch(device: TrackedDevice, body: object) -> IngestResult:

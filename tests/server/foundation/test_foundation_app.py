@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import psycopg
 import pytest
 from flask import Flask
 from sqlalchemy import text
@@ -49,6 +50,25 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys(app: Flask) -> None:
     assert db.session.execute(text("PRAGMA journal_mode")).scalar() == "wal"
     assert db.session.execute(text("PRAGMA foreign_keys")).scalar() == 1
     assert db.session.execute(text("PRAGMA mmap_size")).scalar() == 256 * 1024 * 1024
+
+
+def test_a_postgresql_connection_killed_while_idle_is_replaced_unseen(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No ping per request (a round trip each); an idle connection is checked instead."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL connections only")
+    from server import connections
+
+    with db.engine.connect() as pooled:
+        victim = pooled.execute(text("SELECT pg_backend_pid()")).scalar()
+    # What a server restart does to a connection resting in the pool:
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (victim,))
+    monkeypatch.setattr(connections, "PING_AFTER_IDLE_S", 0.0)
+    with db.engine.connect() as again:
+        assert again.execute(text("SELECT pg_backend_pid()")).scalar() != victim
 
 
 def test_health_and_readiness(client: object) -> None:

@@ -174,6 +174,15 @@ def test_only_device_credentials_may_post(
     assert positions() == []
 
 
+def test_a_deactivated_collector_s_device_may_not_post(client: FlaskClient, handheld: Any) -> None:
+    handheld.collector.user.active = False
+    db.session.commit()
+    refused = client.post(URL, json={"positions": [at(1)]}, headers=handheld.bearer)
+    assert refused.status_code == 401
+    assert refused.get_json()["detail"] == "The device's collector is not active."
+    assert positions() == []
+
+
 def test_malformed_batches_are_problem_details(client: FlaskClient, handheld: Any) -> None:
     bodies: list[dict[str, Any]] = [
         {"positions": []},

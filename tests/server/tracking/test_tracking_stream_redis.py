@@ -64,3 +64,24 @@ def test_position_posted_to_one_process_reaches_subscribers_of_both(
         listener.join(timeout=10)
         positions = [data for kind, data in listener.events if kind == "position"]
         assert [p["collector_id"] for p in positions] == [handheld.collector.id]
+
+
+def test_events_published_together_reach_subscribers_once_each_in_order(
+    redis_url: str, app: Any
+) -> None:
+    """The publisher sends a burst as one Redis message; the listener splits it again."""
+    from server.services.tracking import StreamHub
+
+    publisher, listener = StreamHub(redis_url), StreamHub(redis_url)
+    subscription = listener.subscribe()
+    try:
+        for n in range(5):
+            publisher.publish("position", {"n": n, "note": "line\nbreak"})
+        received = [subscription.get(timeout=5) for _ in range(5)]
+        assert [json.loads(m)["data"]["n"] for m in received if m] == [0, 1, 2, 3, 4]
+        assert json.loads(received[0] or "{}")["data"]["note"] == "line\nbreak"
+        assert subscription.get(timeout=0.2) is None
+    finally:
+        subscription.close()
+        publisher.close()
+        listener.close()
