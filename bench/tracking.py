@@ -12,11 +12,9 @@ Measures (each repeated, medians reported):
   * fan-out of one position to 200 SSE subscribers (post -> last subscriber has it).
 
 The server runs under gunicorn (gthread), shaped like each deployment: on SQLite one
-worker process (as ``make run``): SQLite has one writer, and a second process only adds
-waits for its lock, in which SQLite's busy handler sleeps 1, 2, 5, 10... ms between tries
-(OsmAnd p99 of several hundred ms with two workers, tens of ms with one, same load); on
-PostgreSQL two workers sharing the stream through a private Redis (as ``make serve``).
-``--workers`` overrides it. An SSE connection holds a thread, hence the large thread count.
+worker process, as ``make run`` serves the embedded default (SQLite has one writer; one
+process needs no Redis hop and takes no lock from another); on PostgreSQL two workers
+sharing the stream through a private Redis, as ``make serve``. ``--workers`` overrides it. An SSE connection holds a thread, hence the large thread count.
 
 The load generators send over kept-alive ``http.client`` connections and their own CPU per
 request is printed beside the server's: both run on the same cores, so a costly client
