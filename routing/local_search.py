@@ -471,8 +471,9 @@ class LocalSearch:
                             best_gain, best = gain, (2, rb, j)
                     # Cross: the same two new arcs, but the heads change collectors instead
                     # of the tails (u then v on B's route, B's head before v on A's): which
-                    # home a stretch leaves from matters as much as where it ends.
-                    if i < na or j > 1:
+                    # home a stretch leaves from matters as much as where it ends (with one
+                    # home for all, it is 2-opt* again).
+                    if self.homes and (i < na or j > 1):
                         new_b = (
                             db[lb[0]][la[1]]
                             + self._span(A, 1, i)
