@@ -438,10 +438,52 @@ class LocalSearch:
             db, lb = B.d, B.locs
             if rb != ra:
                 # Relocate a string starting at u (1..3 stops) to just after or before v.
-                best_gain, best = self._relocations(A, i, segments, B, (j - 1, j), best_gain, best)
+                for length, seg, first, last, removed in segments:
+                    inner = 0
+                    if db is not da:
+                        inner = sum(
+                            db[self.loc[x]][self.loc[y]] for x, y in itertools.pairwise(seg)
+                        )
+                        inner -= sum(
+                            da[self.loc[x]][self.loc[y]] for x, y in itertools.pairwise(seg)
+                        )
+                    for a in (j - 1, j):
+                        added = db[lb[a]][first] + db[last][lb[a + 1]] - db[lb[a]][lb[a + 1]]
+                        gain = removed - added - inner
+                        if (
+                            gain > best_gain
+                            and self._room(B, seg, [])
+                            and self._fits(B, a, seg, a + 1)
+                            and self._fits(A, i - 1, (), i + length)
+                        ):
+                            best_gain, best = gain, (0, rb, a, length)
                 # Exchange strings of 1..3 stops starting at u and at v.
                 nb = len(B.seq)
-                best_gain, best = self._exchanges(A, i, segments, B, j, best_gain, best)
+                for n_a, seg_a, first_a, last_a, _ in segments:
+                    out_a = da[la[i - 1]][first_a] + da[last_a][la[i + n_a]]
+                    for n_b in range(1, min(MAX_SEGMENT, nb - j + 1) + 1):
+                        if (n_a > 1 or n_b > 1) and da is not db:
+                            break
+                        first_b, last_b = lb[j], lb[j + n_b - 1]
+                        gain = (
+                            out_a
+                            + db[lb[j - 1]][first_b]
+                            + db[last_b][lb[j + n_b]]
+                            - da[la[i - 1]][first_b]
+                            - da[last_b][la[i + n_a]]
+                            - db[lb[j - 1]][first_a]
+                            - db[last_a][lb[j + n_b]]
+                        )
+                        if gain <= best_gain:
+                            continue
+                        seg_b = B.seq[j - 1 : j - 1 + n_b]
+                        if (
+                            self._room(A, seg_b, seg_a)
+                            and self._room(B, seg_a, seg_b)
+                            and self._fits(A, i - 1, seg_b, i + n_a)
+                            and self._fits(B, j - 1, seg_a, j + n_b)
+                        ):
+                            best_gain, best = gain, (1, rb, j, n_a, n_b)
                 # 2-opt*: u then v, A's tail goes to B.
                 if da is db:
                     new_a = (
@@ -534,77 +576,6 @@ class LocalSearch:
             return False
         self._do(u, best)
         return True
-
-    def _relocations(
-        self,
-        A: _Route,
-        i: int,
-        segments: list[tuple[int, list[int], int, int, int]],
-        B: _Route,
-        gaps: tuple[int, int],
-        best_gain: int,
-        best: tuple[int, ...] | None,
-    ) -> tuple[int, tuple[int, ...] | None]:
-        """The best of ``best`` and moving a string that starts at position i of A into one
-        of the ``gaps`` of B (after that position)."""
-        da, db, lb = A.d, B.d, B.locs
-        for length, seg, first, last, removed in segments:
-            inner = 0
-            if db is not da:
-                inner = sum(db[self.loc[x]][self.loc[y]] for x, y in itertools.pairwise(seg))
-                inner -= sum(da[self.loc[x]][self.loc[y]] for x, y in itertools.pairwise(seg))
-            for a in gaps:
-                added = db[lb[a]][first] + db[last][lb[a + 1]] - db[lb[a]][lb[a + 1]]
-                gain = removed - added - inner
-                if (
-                    gain > best_gain
-                    and self._room(B, seg, [])
-                    and self._fits(B, a, seg, a + 1)
-                    and self._fits(A, i - 1, (), i + length)
-                ):
-                    best_gain, best = gain, (0, B.c, a, length)
-        return best_gain, best
-
-    def _exchanges(
-        self,
-        A: _Route,
-        i: int,
-        segments: list[tuple[int, list[int], int, int, int]],
-        B: _Route,
-        j: int,
-        best_gain: int,
-        best: tuple[int, ...] | None,
-    ) -> tuple[int, tuple[int, ...] | None]:
-        """The best of ``best`` and exchanging a string that starts at position i of A with
-        one (1..3 stops) that starts at position j of B."""
-        da, la, db, lb = A.d, A.locs, B.d, B.locs
-        nb = len(B.seq)
-        for n_a, seg_a, first_a, last_a, _ in segments:
-            out_a = da[la[i - 1]][first_a] + da[last_a][la[i + n_a]]
-            for n_b in range(1, min(MAX_SEGMENT, nb - j + 1) + 1):
-                if (n_a > 1 or n_b > 1) and da is not db:
-                    break
-                first_b, last_b = lb[j], lb[j + n_b - 1]
-                gain = (
-                    out_a
-                    + db[lb[j - 1]][first_b]
-                    + db[last_b][lb[j + n_b]]
-                    - da[la[i - 1]][first_b]
-                    - da[last_b][la[i + n_a]]
-                    - db[lb[j - 1]][first_a]
-                    - db[last_a][lb[j + n_b]]
-                )
-                if gain <= best_gain:
-                    continue
-                seg_b = B.seq[j - 1 : j - 1 + n_b]
-                if (
-                    self._room(A, seg_b, seg_a)
-                    and self._room(B, seg_a, seg_b)
-                    and self._fits(A, i - 1, seg_b, i + n_a)
-                    and self._fits(B, j - 1, seg_a, j + n_b)
-                ):
-                    best_gain, best = gain, (1, B.c, j, n_a, n_b)
-        return best_gain, best
 
     def _span(self, route: _Route, a: int, b: int) -> int:
         """Travel from position a to position b along the route."""
