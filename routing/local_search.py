@@ -1,4 +1,5 @@
-"""Cheap moves between OR-Tools polishes: relocate, exchange, 2-opt, 2-opt*, dropped visits in.
+"""Cheap moves between OR-Tools polishes: relocate, exchange, 2-opt, 2-opt*, cross, routes
+handed to other collectors, dropped visits in.
 
 An OR-Tools descent costs 40-70 ms even on a few dozen stops, so the ruin-and-recreate loop
 around it runs only a few hundred times in a 30 s budget. These moves are evaluated in
@@ -10,9 +11,12 @@ start is known (forward and backward slack).
 
 The moves follow each visit's nearest neighbours (granular neighbourhoods) and improve the
 planner's objective: travel plus the value penalty of each dropped visit. Strings of 1-3
-stops are relocated (within a route too: or-opt) or exchanged between routes; a dropped visit
-is inserted next to a neighbour, alone or in exchange for one of the few least valuable stops
-of that route, when that pays. Routes of collectors with a lunch
+stops are relocated (within a route too: or-opt) or exchanged between routes; two routes
+trade their tails (2-opt*) or their heads (cross: what matters when collectors leave from
+different homes); a dropped visit is inserted next to a neighbour, alone or in exchange for
+one of the few least valuable stops of that route, when that pays. When collectors leave
+from different places, whole routes are also handed to the collectors whose homes suit them
+best (an exact assignment over all routes at once). Routes of collectors with a lunch
 break are left alone (the break leg makes the slack non-local); OR-Tools handles them.
 """
 
@@ -23,6 +27,7 @@ import time
 from collections.abc import Sequence
 
 import numpy as np
+from ortools.graph.python import linear_sum_assignment
 
 from routing.evaluate import INFEASIBLE, first_start
 from routing.model import ProblemData, Route, Solution
@@ -95,6 +100,9 @@ class LocalSearch:
             c.max_visits is None and c.capacity is None for c in data.collectors
         ) and not any(v.allowed_collectors for v in visits)
         self.lunchless = [c.lunch is None for c in data.collectors]
+        # Collectors who all leave from and return to the same places cost the same on
+        # any route: handing routes out anew cannot pay.
+        self.homes = len({(c.start_location, c.end_location) for c in data.collectors}) > 1
         self.movable: list[bool] = []
         self.neighbours: list[list[int]] = neighbours.tolist()
         self.routes: list[_Route] = []
@@ -236,9 +244,13 @@ class LocalSearch:
         else:
             order = [data.visit_index[v] for v in focus]
         active = set(order)
+        if self.homes:
+            self._reassign()
         improved = True
         while improved and time.time() < deadline:
             improved = False
+            if focus is None and self.homes and self._reassign():
+                improved = True
             if focus is not None and len(active) > len(order):
                 order = list(active)
             rng.shuffle(order)
@@ -267,6 +279,59 @@ class LocalSearch:
                 for c, route in zip(data.collectors, self.routes, strict=True)
             )
         )
+
+    def _reassign(self) -> bool:
+        """Hand whole routes to the collectors whose homes suit them best.
+
+        Only the legs from and to the depots depend on who drives a route, so the best
+        hand-out is an assignment problem (OR-Tools' linear assignment solves it exactly).
+        It catches what swapping two routes at a time cannot: a rotation among three
+        collectors, none of whose pairwise swaps pays. With a ``focus`` it runs once, first.
+        """
+        groups: dict[int, list[int]] = {}
+        for c in range(len(self.routes)):
+            if self.movable[c]:
+                groups.setdefault(self.data.collectors[c].profile, []).append(c)
+        improved = False
+        for group in groups.values():
+            if len(group) < 2:
+                continue
+            tails: list[int] = []
+            heads: list[int] = []
+            costs: list[int] = []
+            current = 0
+            for k, c in enumerate(group):
+                seq = self.routes[c].seq
+                if not seq:
+                    tails.extend(range(len(group)))
+                    heads.extend([k] * len(group))
+                    costs.extend([0] * len(group))
+                    continue
+                first, last = self.loc[seq[0]], self.loc[seq[-1]]
+                current += self.routes[c].cum[-1]
+                inner = self.routes[c].cum[-2] - self.routes[c].cum[1]
+                for target, t in enumerate(group):
+                    route = self.routes[t]
+                    if t != c and not (
+                        self._room(route, seq, route.seq)
+                        and self._fits(route, 0, seq, len(route.seq) + 1)
+                    ):
+                        continue
+                    tails.append(target)
+                    heads.append(k)
+                    d = route.d
+                    costs.append(d[route.start_loc][first] + inner + d[last][route.end_loc])
+            assignment = linear_sum_assignment.SimpleLinearSumAssignment()
+            assignment.add_arcs_with_cost(np.array(tails), np.array(heads), np.array(costs))
+            if assignment.solve() != assignment.OPTIMAL or assignment.optimal_cost() >= current:
+                continue
+            seqs = [self.routes[c].seq for c in group]
+            for target, t in enumerate(group):
+                seq = seqs[assignment.right_mate(target)]
+                if seq is not self.routes[t].seq:
+                    self._apply(self.routes[t], list(seq))
+            improved = True
+        return improved
 
     def _index(self, route: _Route) -> None:
         for k, i in enumerate(route.seq, 1):
@@ -446,6 +511,37 @@ class LocalSearch:
                             and self._fits(B, j - 1, moved_a, nb + 1)
                         ):
                             best_gain, best = gain, (2, rb, j)
+                    # Cross: the same two new arcs, but the heads change collectors instead
+                    # of the tails (u then v on B's route, B's head before v on A's): which
+                    # home a stretch leaves from matters as much as where it ends (with one
+                    # home for all, it is 2-opt* again).
+                    if self.homes and (i < na or j > 1):
+                        new_b = (
+                            db[lb[0]][la[1]]
+                            + self._span(A, 1, i)
+                            + db[la[i]][lb[j]]
+                            + self._span(B, j, nb + 1)
+                        )
+                        if j > 1:
+                            new_a = (
+                                da[la[0]][lb[1]]
+                                + self._span(B, 1, j - 1)
+                                + da[lb[j - 1]][la[i + 1]]
+                                + self._span(A, i + 1, na + 1)
+                            )
+                        else:
+                            new_a = da[la[0]][la[i + 1]] + self._span(A, i + 1, na + 1)
+                        gain = A.cum[na + 1] + B.cum[nb + 1] - new_a - new_b
+                        if gain > best_gain:
+                            head_a = A.seq[:i]
+                            head_b = B.seq[: j - 1]
+                            if (
+                                self._room(A, head_b, head_a)
+                                and self._room(B, head_a, head_b)
+                                and self._fits(A, 0, head_b, i + 1)
+                                and self._fits(B, 0, head_a, j)
+                            ):
+                                best_gain, best = gain, (5, rb, j)
             else:
                 # Same route: 2-opt (u then v, reversing what lies between) and or-opt.
                 if j > i + 1:
@@ -509,6 +605,12 @@ class LocalSearch:
         elif kind == 3:
             j = move[2]
             self._apply(A, A.seq[:i] + A.seq[i:j][::-1] + A.seq[j:])
+        elif kind == 5:
+            j = move[2]
+            seq_a = B.seq[: j - 1] + A.seq[i:]
+            seq_b = A.seq[:i] + B.seq[j - 1 :]
+            self._apply(A, seq_a)
+            self._apply(B, seq_b)
         else:
             a, length = move[2], move[3]
             seq = A.seq

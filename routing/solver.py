@@ -10,11 +10,15 @@ value and its local search is slow on a thousand optional nodes. So the default 
    of stops are removed from a few neighbouring routes, reinserted, and those routes
    polished by OR-Tools' greedy descent on a small model of their own (every
    ``lns_ortools_every``-th time), then by cheap moves (``routing.local_search``: relocate,
-   exchange, 2-opt, 2-opt*, dropped visits in), over and over.
+   exchange, 2-opt, 2-opt*, cross, routes handed to other collectors, dropped visits in),
+   over and over.
    Small days are solved whole, with a second start and seed racing in another process.
    Big days are cut into groups of neighbouring collectors (balanced territories of their
    routes) that are solved in parallel processes; each round redraws the groups, so visits
    move across the previous borders; dropped visits are re-offered after every round.
+3. on a day solved by zones, the end of the budget goes to travel alone (``shorten``):
+   OR-Tools' guided local search on the chosen visits, the whole day at once, then the
+   cheap moves again (which may fit in more visits).
 
 Every candidate plan is checked by the independent evaluator; a plan that fails it is never
 returned (the previous best is kept instead).
@@ -83,6 +87,10 @@ class SolveParams:
     movable (the rest of a long route is pinned), and how often OR-Tools polishes a
     recreated neighbourhood (the cheap moves run every time; an OR-Tools descent costs 40-70
     ms). ``ls_neighbours``: how many nearest visits the cheap moves try for each visit.
+    ``travel_share``: the share of the budget kept at the end of a day solved by zones for
+    shortening the routes of the chosen visits across the whole day (``shorten``), on days
+    of at most ``travel_max_visits`` visits (OR-Tools' model of the whole day grows with
+    the square of its size).
     """
 
     time_limit_s: float = 10.0
@@ -101,6 +109,8 @@ class SolveParams:
     lns_window: int = 8
     lns_ortools_every: int = 3
     ls_neighbours: int = 20
+    travel_share: float = 0.2
+    travel_max_visits: int = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -784,21 +794,25 @@ def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -
     moves = LocalSearch(data, params.value_weight_s, nearest_visits(data, params.ls_neighbours))
     rng = np.random.default_rng(params.seed)
 
-    def polish(phase: str) -> None:
+    def polish(phase: str, margin: float = 2.0) -> None:
         assert tracker.best is not None
-        if tracker.remaining() < 2.5:
+        if tracker.remaining() < margin + 0.5:
             return  # the second kept for merging and explaining
-        deadline = time.time() + tracker.remaining() - 2.0
+        deadline = time.time() + tracker.remaining() - margin
         tracker.offer(_polish(data, moves, tracker.best, deadline, rng, None), phase)
 
+    # The end of the budget goes to shortening the chosen visits' routes across zones.
+    reserve = params.travel_share * params.time_limit_s
+    if len(data.visits) > params.travel_max_visits or reserve < 1.0:
+        reserve = 0.0
     try:
         polish("local search")
         # Keep a second for merging, the last repair and explaining the dropped visits.
-        while tracker.remaining() > 2.0:
+        while tracker.remaining() > 2.0 + reserve:
             assert tracker.best is not None
             best = tracker.best
             groups = _zone_groups(data, best, params, round_index)
-            available = tracker.remaining() - 1.0
+            available = tracker.remaining() - 1.0 - reserve
             round_budget = (
                 available / (3 if round_index == 0 else 2) if round_index < 2 else available
             )
@@ -830,9 +844,32 @@ def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -
             tracker.offer(repair(data, Solution(routes)), f"zones round {round_index + 1}")
             polish(f"zones round {round_index + 1}, local search")
             round_index += 1
+        # The cheap moves after it take a few tenths of a second; a second closes the plan.
+        limit = tracker.remaining() - 1.6
+        if reserve and limit >= 0.5:
+            assert tracker.best is not None
+            tracker.offer(shorten(data, tracker.best, params, limit), "least travel")
+            polish("least travel, local search", 1.0)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
+
+
+def shorten(
+    data: ProblemData, solution: Solution, params: SolveParams, time_limit_s: float
+) -> Solution | None:
+    """The plan's chosen visits in other routes with less travel: OR-Tools' guided local
+    search on those visits alone, the whole day at once.
+
+    The zone rounds chase value inside groups of a few collectors, so routes of different
+    zones that would trade stretches never meet. With the visits fixed, OR-Tools has only
+    travel left to cut, and its neighbourhoods are not limited to each door's nearest
+    ones as the cheap moves are; the cheap moves that follow put dropped visits into the
+    time it frees.
+    """
+    chosen = [v for r in solution.routes for v in r.visit_ids]
+    fixed = data.subset([c.id for c in data.collectors], chosen)
+    return OrtoolsModel(fixed, params).solve(solution, time_limit_s)
 
 
 def _better_zone(

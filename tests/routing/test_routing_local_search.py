@@ -122,3 +122,54 @@ def test_an_infeasible_route_is_left_as_it_is(line_day) -> None:  # type: ignore
     broken = Solution((Route("c1", ("v1", "v2", "v3")),))
     assert not evaluate(data, broken).feasible
     assert _search(data, broken) == broken
+
+
+def _street_with_homes(
+    homes: list[int], doors: list[int], shift: tuple[int, int] = (8 * H, 16 * H)
+) -> ProblemData:
+    """Doors and collectors' homes on one street, one minute per block, 10 min per visit."""
+    places = np.array([*doors, *homes], dtype=np.float64)
+    durations = (np.abs(places[:, None] - places[None, :]) * M).astype(np.int64)
+    visits = tuple(Visit(f"v{i + 1}", i, 10 * M, 100, (shift,)) for i in range(len(doors)))
+    collectors = tuple(
+        CollectorShift(f"c{k + 1}", len(doors) + k, len(doors) + k, *shift)
+        for k in range(len(homes))
+    )
+    coordinates = np.column_stack([places, np.zeros_like(places)])
+    return ProblemData(visits, collectors, durations * 10, (durations,), coordinates)
+
+
+def test_routes_go_to_the_collectors_whose_homes_they_suit() -> None:
+    # Homes at blocks 0, 30 and 60; four doors just past each; every route starts at the
+    # wrong home (a rotation: c1 has the doors of c2, c2 those of c3, c3 those of c1).
+    data = _street_with_homes([0, 30, 60], [1, 2, 3, 4, 31, 32, 33, 34, 61, 62, 63, 64])
+    rotated = Solution(
+        (
+            Route("c1", ("v5", "v6", "v7", "v8")),
+            Route("c2", ("v9", "v10", "v11", "v12")),
+            Route("c3", ("v1", "v2", "v3", "v4")),
+        )
+    )
+    before = evaluate(data, rotated)
+    result = _search(data, rotated)
+    after = evaluate(data, result)
+    assert after.feasible
+    assert after.value == before.value
+    # Out to the fourth door and back, for each collector: 3 x 8 blocks.
+    assert after.travel_s == 3 * 8 * M < before.travel_s
+    assert result.route_of("c1") == Route("c1", ("v1", "v2", "v3", "v4"))
+
+
+def test_two_routes_trade_their_heads_when_that_shortens_both() -> None:
+    # Homes at blocks 0 and 40. Each route starts with a door near the other's home and a
+    # two-hour shift leaves no room to carry both heads in one route.
+    data = _street_with_homes([0, 40], [38, 2, 3, 1, 37, 39], shift=(8 * H, 10 * H))
+    crossed = Solution((Route("c1", ("v1", "v2", "v3")), Route("c2", ("v4", "v5", "v6"))))
+    before = evaluate(data, crossed)
+    assert before.feasible
+    result = _search(data, crossed)
+    after = evaluate(data, result)
+    assert after.feasible
+    assert after.value == before.value
+    # c1: 0 -> 1 -> 2 -> 3 -> 0 and c2: 40 -> 37 -> 38 -> 39 -> 40, 6 + 6 blocks.
+    assert after.travel_s == 12 * M < before.travel_s

@@ -20,6 +20,7 @@ from routing.solver import (
     plan_cost,
     route_window,
     ruin,
+    shorten,
 )
 
 H, M = 3600, 60
@@ -263,3 +264,16 @@ def test_a_visit_opening_after_every_shift_ends_is_dropped_not_an_error(line_day
     data = line_day([1, 2], windows=[((9 * H, 10 * H),), ((17 * H, 18 * H),)])
     result = OrtoolsModel(data, QUICK).solve(None, 0.2)
     assert result is not None and result.routes[0].visit_ids == ("v1",)
+
+
+def test_shortening_keeps_the_chosen_visits_and_cuts_travel(line_day) -> None:  # type: ignore[no-untyped-def]
+    data = line_day([1, 2, 3, 4, 5, 6, 7], collectors=2)
+    zigzag = Solution((Route("c1", ("v6", "v1", "v5")), Route("c2", ("v2", "v4", "v3"))))
+    before = evaluate(data, zigzag)
+    shorter = shorten(data, zigzag, SolveParams(workers=1), 1.0)
+    assert shorter is not None
+    after = evaluate(data, shorter)
+    assert after.feasible
+    # The same six doors (v7 stays dropped), now one trip out to block 6 and back.
+    assert set(after.dropped) == set(before.dropped) == {"v7"}
+    assert after.travel_s == 12 * M < before.travel_s
