@@ -11,10 +11,10 @@ Measures (each repeated, medians reported):
   * GET /api/v1/tracking/live with 1,000 collectors (each with a position and 20 stops today);
   * fan-out of one position to 200 SSE subscribers (post -> last subscriber has it).
 
-The server runs under gunicorn (gthread), shaped like each deployment: on SQLite one
-worker process, as ``make run`` serves the embedded default (SQLite has one writer; one
-process needs no Redis hop and takes no lock from another); on PostgreSQL two workers
-sharing the stream through a private Redis, as ``make serve``. ``--workers`` overrides it. An SSE connection holds a thread, hence the large thread count.
+The server runs under gunicorn (gthread) as ``make serve`` runs it: two workers sharing the
+stream through a private Redis, each worker's threads kept on one core (gunicorn.conf.py;
+``GUNICORN_PIN_WORKERS=0`` measures them unpinned). An SSE connection holds a thread,
+hence the large thread count.
 
 The load generators send over kept-alive ``http.client`` connections and their own CPU per
 request is printed beside the server's: both run on the same cores, so a costly client
@@ -517,10 +517,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--clients", type=int, default=6, help="parallel batch posters")
     parser.add_argument(
-        "--workers",
-        type=int,
-        help="gunicorn workers; >1 shares the stream via Redis (default: 1 on SQLite, 2 on "
-        "PostgreSQL)",
+        "--workers", type=int, default=2, help="gunicorn workers (>1 shares the stream via Redis)"
     )
     parser.add_argument(
         "--only",
@@ -537,9 +534,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
         instance = Path(tmp)
         database_url, engine, data = seed_instance(args, instance)
-        wanted = args.workers or (1 if engine == "SQLite" else 2)
-        redis_server, redis_url = start_redis() if wanted > 1 else (None, None)
-        workers = wanted if redis_url else 1
+        redis_server, redis_url = start_redis() if args.workers > 1 else (None, None)
+        workers = args.workers if redis_url else 1
         server, base = start_server(database_url, instance, 256, workers, redis_url)
         print(f"Server up at {base}; measuring...", flush=True)
         try:
@@ -644,7 +640,8 @@ def main() -> None:
         value_width = max(len(r[1]) for r in rows)
         print(
             f"\nTracking benchmark on {engine}, medians of {args.runs}+ runs "
-            f"(gunicorn {workers} worker(s) gthread{', Redis stream' if redis_url else ''}, "
+            f"(gunicorn {workers} worker(s) gthread{', Redis stream' if redis_url else ''}"
+            f"{', unpinned' if os.environ.get('GUNICORN_PIN_WORKERS') == '0' else ', pinned'}, "
             "loopback, load generator in this process)"
         )
         print(f"{'measure':<{width}}  {'result':<{value_width}}  goal")
