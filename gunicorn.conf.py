@@ -18,15 +18,20 @@ def post_worker_init(worker: Any) -> None:
 
 
 def post_fork(server: Any, worker: Any) -> None:
-    """Keep each worker's threads on one core (``GUNICORN_PIN_WORKERS=0`` turns this off).
+    """On SQLite, keep each worker's threads on one core (``GUNICORN_PIN_WORKERS`` = 1 or 0
+    forces it either way).
 
     The threads of one process take turns holding the GIL; when the scheduler spreads them
     over cores, every hand-off wakes a thread on another core and the GIL and the request's
     data travel with it. Pinned (worker n on core n, round robin), two SQLite workers took
-    about 4.4 ms of CPU per position batch instead of 6.7-7.2 ms and sustained about 17,000
-    fixes/s instead of 10,000 (bench/tracking.py); on PostgreSQL it made no clear difference.
+    4.4-5.4 ms of CPU per position batch instead of 6.7-7.2 ms (bench/tracking.py). With a
+    PostgreSQL server on the same cores it did harm: its backends and the pinned workers
+    queued for the same core, so there the scheduler keeps its freedom.
     """
-    if os.environ.get("GUNICORN_PIN_WORKERS", "1") == "0" or not hasattr(os, "sched_setaffinity"):
+    wanted = os.environ.get("GUNICORN_PIN_WORKERS")
+    if wanted is None:
+        wanted = "1" if os.environ.get("DATABASE_URL", "sqlite").startswith("sqlite") else "0"
+    if wanted == "0" or not hasattr(os, "sched_setaffinity"):
         return
     cores = sorted(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cores[(worker.age - 1) % len(cores)]})

@@ -12,9 +12,9 @@ Measures (each repeated, medians reported):
   * fan-out of one position to 200 SSE subscribers (post -> last subscriber has it).
 
 The server runs under gunicorn (gthread) as ``make serve`` runs it: two workers sharing the
-stream through a private Redis, each worker's threads kept on one core (gunicorn.conf.py;
-``GUNICORN_PIN_WORKERS=0`` measures them unpinned). An SSE connection holds a thread,
-hence the large thread count.
+stream through a private Redis; on SQLite each worker's threads are kept on one core
+(gunicorn.conf.py; ``GUNICORN_PIN_WORKERS`` = 0 or 1 overrides). An SSE connection holds a
+thread, hence the large thread count.
 
 The load generators send over kept-alive ``http.client`` connections and their own CPU per
 request is printed beside the server's: both run on the same cores, so a costly client
@@ -239,6 +239,12 @@ def start_server(
             time.sleep(0.5)
     process.terminate()
     raise SystemExit("server did not start")
+
+
+def pinned(engine: str) -> bool:
+    """Whether gunicorn.conf.py keeps each worker on one core in this run."""
+    wanted = os.environ.get("GUNICORN_PIN_WORKERS")
+    return wanted == "1" if wanted is not None else engine == "SQLite"
 
 
 def client_cpu_s() -> float:
@@ -641,7 +647,7 @@ def main() -> None:
         print(
             f"\nTracking benchmark on {engine}, medians of {args.runs}+ runs "
             f"(gunicorn {workers} worker(s) gthread{', Redis stream' if redis_url else ''}"
-            f"{', unpinned' if os.environ.get('GUNICORN_PIN_WORKERS') == '0' else ', pinned'}, "
+            f"{', pinned' if pinned(engine) else ''}, "
             "loopback, load generator in this process)"
         )
         print(f"{'measure':<{width}}  {'result':<{value_width}}  goal")
