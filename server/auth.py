@@ -100,16 +100,6 @@ def accept_query_token(view: F) -> F:
     return cast(F, wrapper)
 
 
-def authenticate_device(secret: str) -> Device | None:
-    """The active device whose credential this is, if any."""
-    device = db.session.execute(
-        db.select(Device).where(Device.credential_hash == hash_device_credential(secret))
-    ).scalar_one_or_none()
-    if device is None or device.revoked_at is not None:
-        return None
-    return device
-
-
 def _decode_access_token(token: str) -> dict[str, Any]:
     try:
         return dict(

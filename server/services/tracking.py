@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any, NamedTuple, Protocol, cast
+from typing import Any, NamedTuple, cast
 from zoneinfo import ZoneInfo
 
 import numpy as np
@@ -45,7 +45,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection, CursorResult, Result
 
 import tracking
-from server.auth import authenticate_device
+from server.auth import hash_device_credential
 from server.errors import ProblemError
 from server.extensions import db
 from server.models import (
@@ -332,17 +332,6 @@ class IngestResult:
         }
 
 
-class TrackedDevice(Protocol):
-    """What ingestion needs of a device: a :class:`Device` row or a :class:`DeviceRef`."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def collector_id(self) -> int: ...
-    @property
-    def last_seen_at(self) -> datetime | None: ...
-
-
 @dataclass(frozen=True, slots=True)
 class _LiveLocation:
     """The collector's live-state row as ingestion last left it."""
@@ -387,7 +376,6 @@ _AGENCY_TIMEZONE = select(AgencySettings.timezone).where(AgencySettings.id == 1)
 
 
 _DEVICE_KEYS = {
-    "id": Device.id,
     "tracking_id": Device.tracking_id,
     "credential_hash": Device.credential_hash,
 }
@@ -453,10 +441,12 @@ def _active_device(column: str, key: str) -> DeviceRef | None:
 
 
 def device_by_tracking_id(tracking_id: str) -> DeviceRef | None:
-    """The active device an OsmAnd-protocol app identifies with ``id``/``device_id``."""
+    """The active device an OsmAnd-protocol app identifies with ``id``/``device_id``, when
+    its collector is active (a deactivated collector's devices are unknown)."""
     if not tracking_id or len(tracking_id) > 64:
         return None
-    return _active_device("tracking_id", tracking_id)
+    device = _active_device("tracking_id", tracking_id)
+    return device if device is not None and device.user_active else None
 
 
 def device_by_credential(credential_hash: str) -> DeviceRef | None:
@@ -465,15 +455,13 @@ def device_by_credential(credential_hash: str) -> DeviceRef | None:
     return _active_device("credential_hash", credential_hash)
 
 
-def device_by_id(device_id: str) -> DeviceRef | None:
-    """The active device a handheld's credential named, as plain columns."""
-    return _active_device("id", device_id)
-
-
-def device_by_basic_auth(username: str, password: str) -> Device | None:
-    """OwnTracks' HTTP Basic: user name = device id, password = the device credential."""
-    device = authenticate_device(password)
-    return device if device is not None and device.id == username else None
+def device_by_basic_auth(username: str, password: str) -> DeviceRef | None:
+    """OwnTracks' HTTP Basic: user name = device id, password = the device credential; the
+    device's collector must be active, as for our handheld's bearer credential."""
+    device = _active_device("credential_hash", hash_device_credential(password))
+    if device is None or device.id != username or not device.user_active:
+        return None
+    return device
 
 
 _POSITIONS = cast(Table, PositionRow.__table__)
@@ -618,7 +606,7 @@ def _sqlite_time(moment: datetime | None) -> str | None:
 def _insert_rows(
     conn: Connection,
     sql: str,
-    device: TrackedDevice,
+    device: DeviceRef,
     fixes: Sequence[tracking.Position],
     tz: ZoneInfo,
 ) -> None:
@@ -675,19 +663,15 @@ def _utc_or_none(moment: datetime | None) -> datetime | None:
 LAST_SEEN_EVERY = timedelta(seconds=60)
 
 
-def _collector_state(device: TrackedDevice) -> _CollectorState:
-    """The collector's state read with the device, or read now for an ORM device."""
-    state = device.collector if isinstance(device, DeviceRef) else None
-    if state is None:
-        found = device_by_id(device.id)
-        state = found.collector if found is not None else None
-    if state is None:
+def _collector_state(device: DeviceRef) -> _CollectorState:
+    """The collector's state, read with the device."""
+    if device.collector is None:
         raise ProblemError(409, "Device without collector", "The device has no collector.")
-    return state
+    return device.collector
 
 
 def ingest_positions(
-    device: TrackedDevice, fixes: Sequence[tracking.Position], *, now: datetime | None = None
+    device: DeviceRef, fixes: Sequence[tracking.Position], *, now: datetime | None = None
 ) -> IngestResult:
     """Run a device's fixes through the pipeline, store them once, update the live state.
 
@@ -745,7 +729,7 @@ def _advance_location(
     upsert: Any,
     profile: _CollectorState,
     has_zones: bool,
-    device: TrackedDevice,
+    device: DeviceRef,
     accepted: Sequence[tracking.Position],
 ) -> tuple[dict[str, Any], bool] | None:
     """Latest by fix time, not by arrival: an old fix arriving late never moves the marker.
@@ -1432,7 +1416,7 @@ def purge_positions(*, now: datetime | None = None, retention_days: int | None =
     return total
 
 
-def ingest_batch(device: TrackedDevice, body: object) -> IngestResult:
+def ingest_batch(device: DeviceRef, body: object) -> IngestResult:
     """Our handheld's batch ``{"positions": [...]}``, decoded by the plain decoder.
 
     The decoder validates every fix (units, unknown fields, times) and reports problems by

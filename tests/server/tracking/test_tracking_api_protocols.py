@@ -183,6 +183,19 @@ def test_owntracks_wrong_credentials_are_refused(
     assert rows() == []
 
 
+def test_a_deactivated_collector_s_device_is_refused_by_both_protocols(
+    client: FlaskClient, handheld: Any
+) -> None:
+    handheld.collector.user.active = False
+    db.session.commit()
+    payload = {"_type": "location", "lat": LAT, "lon": LON, "tst": epoch(1)}
+    auth = basic(handheld.device_id, handheld.credential)
+    assert client.post("/owntracks", json=payload, headers=auth).status_code == 401
+    query = {"id": handheld.tracking_id, "lat": LAT, "lon": LON, "timestamp": epoch(1)}
+    assert client.get("/osmand", query_string=query).status_code == 400
+    assert rows() == []
+
+
 def test_owntracks_other_message_types_are_acknowledged(client: FlaskClient, handheld: Any) -> None:
     auth = basic(handheld.device_id, handheld.credential)
     response = client.post("/owntracks", json={"_type": "lwt", "tst": epoch(1)}, headers=auth)
