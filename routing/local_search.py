@@ -244,8 +244,8 @@ class LocalSearch:
         else:
             order = [data.visit_index[v] for v in focus]
         active = set(order)
-        if self.homes:
-            self._reassign()
+        if focus is not None and self.homes:
+            self._reassign()  # once, first; without a focus every pass starts with it
         improved = True
         while improved and time.time() < deadline:
             improved = False
