@@ -40,6 +40,29 @@ def _normalise_database_url(url: str) -> str:
     return url
 
 
+DB_POOL_SIZE = 20
+"""Connections each server process keeps open (``DB_POOL_SIZE``); ``DB_MAX_OVERFLOW`` more may
+open in a burst and are closed when they come back."""
+
+
+def _engine_options(database_url: str) -> dict[str, Any]:
+    """Pool sizes from the environment; no ping on every checkout.
+
+    The pool must hold as many connections as a process has requests in flight at once.
+    SQLAlchemy's default (5) was far below a gthread worker's: under 300 OsmAnd fixes/s
+    each burst past five opened connections that were closed again on return, 727 new
+    PostgreSQL connections (a forked backend each) in 12 seconds, and the server spent its
+    cores on that churn. The ping is a round trip per request on PostgreSQL, a sixth of an
+    OsmAnd fix's time; connections idle for a while are pinged instead (server/connections.py).
+    """
+    options: dict[str, Any] = {"pool_pre_ping": False}
+    if database_url.startswith("sqlite") and ":memory:" in database_url:
+        return options  # one shared connection: there is no pool to size
+    options["pool_size"] = int(os.environ.get("DB_POOL_SIZE", str(DB_POOL_SIZE)))
+    options["max_overflow"] = int(os.environ.get("DB_MAX_OVERFLOW", str(DB_POOL_SIZE)))
+    return options
+
+
 def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     """Build the Flask config mapping from the environment, then apply explicit overrides."""
     overrides = dict(overrides or {})
@@ -54,9 +77,7 @@ def load_config(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         "INSTANCE_PATH": str(instance),
         "SECRET_KEY": overrides.get("SECRET_KEY") or _secret_key(instance),
         "SQLALCHEMY_DATABASE_URI": _normalise_database_url(database_url),
-        # No ping on every checkout: on PostgreSQL it is a round trip per request, a sixth of
-        # an OsmAnd fix's time. Connections idle for a while are pinged instead (server/db.py).
-        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": False},
+        "SQLALCHEMY_ENGINE_OPTIONS": _engine_options(database_url),
         "AGENCY_TIMEZONE": os.environ.get("AGENCY_TIMEZONE", DEFAULT_TIMEZONE),
         "REDIS_URL": os.environ.get("REDIS_URL") or None,
         "TOKEN_TTL_S": int(os.environ.get("TOKEN_TTL_S", "43200")),

@@ -44,6 +44,24 @@ def test_default_database_is_sqlite_in_instance(
     assert config["SQLALCHEMY_DATABASE_URI"] == f"sqlite:///{tmp_path / 'cobranza.db'}"
 
 
+def test_a_burst_of_requests_keeps_its_connections_pooled(app: Flask) -> None:
+    """Connections opened for a burst stay open for the next one instead of being closed and
+    opened again (a forked backend each on PostgreSQL)."""
+    burst = [db.engine.connect() for _ in range(12)]
+    for connection in burst:
+        connection.close()
+    assert db.engine.pool.checkedin() == 12  # type: ignore[attr-defined]
+
+
+def test_pool_size_comes_from_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DB_POOL_SIZE", "7")
+    monkeypatch.setenv("DB_MAX_OVERFLOW", "3")
+    options = load_config({"INSTANCE_PATH": str(tmp_path)})["SQLALCHEMY_ENGINE_OPTIONS"]
+    assert (options["pool_size"], options["max_overflow"]) == (7, 3)
+
+
 def test_sqlite_runs_in_wal_mode_with_foreign_keys(app: Flask) -> None:
     if db.engine.dialect.name != "sqlite":
         pytest.skip("SQLite pragmas only")
