@@ -68,7 +68,7 @@ bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/tracking.py
 	$(BIN)/python bench/kpi.py --database-url sqlite
 	scripts/with_postgres.sh sh -c '$(BIN)/python bench/kpi.py --database-url "$$TEST_DATABASE_URL"'
-	scripts/with_postgres.sh sh -c '$(BIN)/python bench/tracking.py --database-url "$$TEST_DATABASE_URL"'
+	PG_DURABLE=1 scripts/with_postgres.sh sh -c '$(BIN)/python bench/tracking.py --database-url "$$TEST_DATABASE_URL"'
 
 ## migration: rewrite the initial migration from the models (pre-release only)
 migration: $(VENV)/.installed

@@ -1,7 +1,7 @@
 """Tracking load test: a real server process on loopback, driven from this process.
 
     .venv/bin/python bench/tracking.py                                   # SQLite
-    scripts/with_postgres.sh .venv/bin/python bench/tracking.py          # PostgreSQL
+    PG_DURABLE=1 scripts/with_postgres.sh .venv/bin/python bench/tracking.py   # PostgreSQL
     .venv/bin/python bench/tracking.py --only live                       # the live view alone
 
 Measures (each repeated, medians reported):
@@ -53,6 +53,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
+import psycopg
 import requests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -502,7 +503,13 @@ def seed_instance(args: argparse.Namespace, instance: Path) -> tuple[str, str, d
     """The database URL (a SQLite file in ``instance`` unless given), its engine name, and the
     seeded collectors, devices and token."""
     database_url = args.database_url or f"sqlite:///{instance / 'bench.db'}"
-    engine = "PostgreSQL" if database_url.startswith("postgres") else "SQLite"
+    engine = "SQLite"
+    if database_url.startswith("postgres"):
+        # Say whether commits wait for the disk: the test server skips it (with_postgres.sh).
+        plain = database_url.replace("postgresql+psycopg", "postgresql", 1)
+        with psycopg.connect(plain) as connection:
+            row = connection.execute("SHOW fsync").fetchone()
+        engine = f"PostgreSQL (fsync {row[0] if row else '?'})"
     print(f"Seeding {COLLECTORS} collectors on {engine}...", flush=True)
     return database_url, engine, seed(database_url, instance)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run a command against a throwaway PostgreSQL server started here and removed afterwards.
 # Usage: scripts/with_postgres.sh COMMAND...   (exports TEST_DATABASE_URL for the command)
+#        PG_DURABLE=1 scripts/with_postgres.sh COMMAND...   (a durable server, for benchmarks)
 set -euo pipefail
 
 bindir=""
@@ -33,8 +34,14 @@ cleanup() {
 trap cleanup EXIT
 
 "${run_as[@]}" "$bindir/initdb" -D "$tmp/data" -U cobranza --auth=trust -E UTF8 >/dev/null
+# Tests want speed, not durability; PG_DURABLE=1 keeps PostgreSQL's own defaults (fsync and
+# synchronous commit on), as a production server runs, for benchmarks.
+settings="-c max_connections=200"
+if [ "${PG_DURABLE:-0}" != "1" ]; then
+  settings="$settings -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+fi
 "${run_as[@]}" "$bindir/pg_ctl" -D "$tmp/data" -l "$tmp/server.log" -w \
-  -o "-p $port -k $tmp -h 127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200" \
+  -o "-p $port -k $tmp -h 127.0.0.1 $settings" \
   start >/dev/null
 "${run_as[@]}" "$bindir/createdb" -h 127.0.0.1 -p "$port" -U cobranza cobranza_test
 
