@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -143,13 +144,28 @@ def test_the_scheduled_check_announces_field_cash_over_the_limit_once(
     subscription = stream_hub().subscribe()
     try:
         assert periodic_checks()["cash_events"] == 1
-        event = subscription.get(timeout=1)
-        assert event is not None and '"cash_over_limit"' in event
+        assert _cash_events(subscription, timeout=1) == ["cash_over_limit"]
         assert periodic_checks()["cash_events"] == 0  # announced once, kept as an open alert
-        assert subscription.get(timeout=0.1) is None
+        assert _cash_events(subscription, timeout=0.1) == []
     finally:
         subscription.close()
     open_alerts = db.session.execute(
-        db.select(FieldAlert.collector_id, FieldAlert.kind).where(FieldAlert.resolved_at.is_(None))
+        db.select(FieldAlert.collector_id, FieldAlert.kind).where(
+            FieldAlert.resolved_at.is_(None), FieldAlert.kind.like("cash%")
+        )
     ).all()
     assert [tuple(row) for row in open_alerts] == [(ana.id, "cash_over_limit")]
+
+
+def _cash_events(subscription: Any, timeout: float) -> list[str]:
+    """The cash alerts announced on the stream, in order.
+
+    The same check also judges the collectors' tracking (a collector with no fix an hour
+    into the shift is announced as silent), so what else arrives depends on the time of day.
+    """
+    kinds = []
+    while (message := subscription.get(timeout=timeout)) is not None:
+        kind = json.loads(message)["data"].get("kind", "")
+        if kind.startswith("cash"):
+            kinds.append(kind)
+    return kinds
