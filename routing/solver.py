@@ -91,6 +91,9 @@ class SolveParams:
     movable (the rest of a long route is pinned), and how often OR-Tools polishes a
     recreated neighbourhood (the cheap moves run every time; an OR-Tools descent costs 40-70
     ms). ``ls_neighbours``: how many nearest visits the cheap moves try for each visit.
+    ``search_worth``: on a day solved by zones, the rounds search at the value weight that
+    makes an optional visit of median value worth this many median service times of travel
+    (``search_weight``; never above ``value_weight_s``).
     ``travel_share``: the share of the budget kept at the end of a day solved by zones for
     shortening the routes of the chosen visits across the whole day (``shorten``), on days
     of at most ``travel_max_visits`` visits (OR-Tools' model of the whole day grows with
