@@ -71,7 +71,7 @@ class _Route:
 class LocalSearch:
     """First-improvement local search over a plan of ``data``; see the module docstring."""
 
-    def __init__(self, data: ProblemData, value_weight_s: int, neighbours: np.ndarray) -> None:
+    def __init__(self, data: ProblemData, value_weight_s: float, neighbours: np.ndarray) -> None:
         self.data = data
         visits = data.visits
         self.loc = [v.location for v in visits]
@@ -81,7 +81,9 @@ class LocalSearch:
         self.win_start = [v.windows[0][0] if v.windows else INFEASIBLE for v in visits]
         self.win_end = [v.windows[0][1] if v.windows else -1 for v in visits]
         self.demand = [v.demand for v in visits]
-        self.penalty = [INFEASIBLE if v.required else v.value * value_weight_s for v in visits]
+        self.penalty = [
+            INFEASIBLE if v.required else round(v.value * value_weight_s) for v in visits
+        ]
         self.allowed = [
             {data.collector_index[c] for c in v.allowed_collectors}
             if v.allowed_collectors

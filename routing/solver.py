@@ -16,9 +16,12 @@ value and its local search is slow on a thousand optional nodes. So the default 
    Big days are cut into groups of neighbouring collectors (balanced territories of their
    routes) that are solved in parallel processes; each round redraws the groups, so visits
    move across the previous borders; dropped visits are re-offered after every round.
+   The rounds search at a lower value weight (``search_weight``): at the full weight a
+   visit is worth hours of travel, so no step may let one go, not even for a door nearby
+   worth almost as much, and the routes stay close to the first plan's territories.
 3. on a day solved by zones, the end of the budget goes to travel alone (``shorten``):
    OR-Tools' guided local search on the chosen visits, the whole day at once, then the
-   cheap moves again (which may fit in more visits).
+   cheap moves again at the full weight, which put back the visits that pay.
 
 Every candidate plan is checked by the independent evaluator; a plan that fails it is never
 returned (the previous best is kept instead).
@@ -49,6 +52,7 @@ REQUIRED_PENALTY = 10**12
 RACE_MIN_BUDGET_S = 20.0
 RACE_RETURN_S = 1.0
 RACE_PHASES = 2
+REFILL_S = 0.6
 LEAN_OFF_OPERATORS = (
     "use_global_cheapest_insertion_path_lns",
     "use_local_cheapest_insertion_path_lns",
@@ -87,6 +91,9 @@ class SolveParams:
     movable (the rest of a long route is pinned), and how often OR-Tools polishes a
     recreated neighbourhood (the cheap moves run every time; an OR-Tools descent costs 40-70
     ms). ``ls_neighbours``: how many nearest visits the cheap moves try for each visit.
+    ``search_worth``: on a day solved by zones, the rounds search at the value weight that
+    makes an optional visit of median value worth this many median service times of travel
+    (``search_weight``; never above ``value_weight_s``).
     ``travel_share``: the share of the budget kept at the end of a day solved by zones for
     shortening the routes of the chosen visits across the whole day (``shorten``), on days
     of at most ``travel_max_visits`` visits (OR-Tools' model of the whole day grows with
@@ -94,7 +101,8 @@ class SolveParams:
     """
 
     time_limit_s: float = 10.0
-    value_weight_s: int = 60
+    value_weight_s: float = 60
+    search_worth: float = 1.5
     balance_weight: int = 0
     workers: int = 2
     seed: int = 0
@@ -144,7 +152,9 @@ def objective(data: ProblemData, evaluation: Evaluation, params: SolveParams) ->
     missing = 0
     for visit_id in evaluation.dropped:
         visit = data.visits[data.visit_index[visit_id]]
-        missing += REQUIRED_PENALTY if visit.required else visit.value * params.value_weight_s
+        missing += (
+            REQUIRED_PENALTY if visit.required else round(visit.value * params.value_weight_s)
+        )
     return missing + evaluation.travel_s
 
 
@@ -225,7 +235,9 @@ class OrtoolsModel:
             cumul.SetRange(visit.windows[0][0], min(visit.windows[-1][1], horizon))
             for (_, gap_start), (gap_end, _) in itertools.pairwise(visit.windows):
                 cumul.RemoveInterval(gap_start + 1, gap_end - 1)
-            penalty = REQUIRED_PENALTY if visit.required else visit.value * params.value_weight_s
+            penalty = (
+                REQUIRED_PENALTY if visit.required else round(visit.value * params.value_weight_s)
+            )
             routing.AddDisjunction([index], penalty)
             if visit.allowed_collectors:
                 routing.VehicleVar(index).SetValues(
@@ -380,7 +392,7 @@ def plan_cost_travel(data: ProblemData, solution: Solution, params: SolveParams)
             travel += int(matrix[places[:-1], places[1:]].sum())
         routed.update(route.visit_ids)
     cost = travel + sum(
-        REQUIRED_PENALTY if v.required else v.value * params.value_weight_s
+        REQUIRED_PENALTY if v.required else round(v.value * params.value_weight_s)
         for v in data.visits
         if v.windows and v.id not in routed
     )
@@ -782,35 +794,63 @@ def _zone_groups(
     return [(c, v) for c, v in zip(collectors, visits, strict=True) if c]
 
 
+def search_weight(data: ProblemData, params: SolveParams) -> float:
+    """The value weight the search of a day solved by zones works with.
+
+    Priced at ``value_weight_s``, a visit is worth hours of travel, so the search only
+    accepts steps that keep every chosen visit: it cannot trade a door for a nearby one of
+    almost the same value, and the routes stay where the first plan put them. While
+    searching, a typical optional visit (of median value) is worth ``search_worth`` times a
+    typical service time of travel instead; the visits this lets go are offered back at
+    the full weight in the end, and the plan returned is still the best at the full weight.
+    """
+    values = [v.value for v in data.visits if not v.required and v.windows and v.value > 0]
+    if not values or params.search_worth <= 0:
+        return params.value_weight_s
+    service = float(np.median([v.service_s for v in data.visits])) or 60.0
+    relaxed = params.search_worth * max(service, 60.0) / float(np.median(values))
+    return min(params.value_weight_s, relaxed)
+
+
 def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -> None:
     """Rounds of zone solves; each round redraws the zones around the new routes.
 
-    With more than one worker the zones of a round run in parallel processes.
+    With more than one worker the zones of a round run in parallel processes. The rounds
+    search at a lower value weight (``search_weight``) from a plan of their own; the cheap
+    moves at the full weight then put back what pays, and every plan is offered to the
+    tracker, which keeps the best at the full weight.
     """
     workers = max(1, params.workers)
     pool = _pool(workers) if workers > 1 else None
     round_index = 0
+    search = replace(params, value_weight_s=search_weight(data, params))
     # The cheap moves span the whole day: they cross the zones' borders between rounds.
-    moves = LocalSearch(data, params.value_weight_s, nearest_visits(data, params.ls_neighbours))
+    neighbours = nearest_visits(data, params.ls_neighbours)
+    moves = LocalSearch(data, search.value_weight_s, neighbours)
+    refill = LocalSearch(data, params.value_weight_s, neighbours)
     rng = np.random.default_rng(params.seed)
+    assert tracker.best is not None
+    current = tracker.best
 
-    def polish(phase: str, margin: float = 2.0) -> None:
-        assert tracker.best is not None
+    def polish(phase: str, margin: float = 2.0, local: LocalSearch = moves) -> None:
+        nonlocal current
         if tracker.remaining() < margin + 0.5:
             return  # the second kept for merging and explaining
         deadline = time.time() + tracker.remaining() - margin
-        tracker.offer(_polish(data, moves, tracker.best, deadline, rng, None), phase)
+        current = _polish(data, local, current, deadline, rng, None)
+        tracker.offer(current, phase)
 
     # The end of the budget goes to shortening the chosen visits' routes across zones.
     reserve = params.travel_share * params.time_limit_s
     if len(data.visits) > params.travel_max_visits or reserve < 1.0:
         reserve = 0.0
+    # The very end: the cheap moves at the full weight put back the visits that pay.
+    reserve += REFILL_S
     try:
         polish("local search")
         # Keep a second for merging, the last repair and explaining the dropped visits.
         while tracker.remaining() > 2.0 + reserve:
-            assert tracker.best is not None
-            best = tracker.best
+            best = current
             groups = _zone_groups(data, best, params, round_index)
             available = tracker.remaining() - 1.0 - reserve
             round_budget = (
@@ -827,9 +867,9 @@ def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -
                 # Zones run in waves of ``workers``; each wave has its own deadline.
                 deadline = round_start + (g // workers + 1) * slot
                 if pool is None:
-                    results.append((collector_ids, lns_until(sub, sub_start, deadline, params)))
+                    results.append((collector_ids, lns_until(sub, sub_start, deadline, search)))
                 else:
-                    task = pool.submit(lns_until, sub, sub_start, deadline, params)
+                    task = pool.submit(lns_until, sub, sub_start, deadline, search)
                     results.append((collector_ids, task))
             merged: dict[str, Route] = {r.collector_id: r for r in best.routes}
             for collector_ids, outcome in results:
@@ -838,18 +878,23 @@ def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -
                     continue
                 candidate = dict(merged)
                 candidate.update({r.collector_id: r for r in result.routes})
-                if _better_zone(data, params, merged, candidate, collector_ids):
+                if _better_zone(data, search, merged, candidate, collector_ids):
                     merged = candidate
             routes = tuple(merged[c.id] for c in data.collectors if c.id in merged)
-            tracker.offer(repair(data, Solution(routes)), f"zones round {round_index + 1}")
+            repaired = repair(data, Solution(routes))
+            if evaluate(data, repaired).feasible:
+                current = repaired
+            tracker.offer(repaired, f"zones round {round_index + 1}")
             polish(f"zones round {round_index + 1}, local search")
             round_index += 1
         # The cheap moves after it take a few tenths of a second; a second closes the plan.
-        limit = tracker.remaining() - 1.6
-        if reserve and limit >= 0.5:
-            assert tracker.best is not None
-            tracker.offer(shorten(data, tracker.best, params, limit), "least travel")
-            polish("least travel, local search", 1.0)
+        limit = tracker.remaining() - 1.0 - REFILL_S
+        if reserve > REFILL_S and limit >= 0.5:
+            shortened = shorten(data, current, params, limit)
+            if shortened is not None and evaluate(data, shortened).feasible:
+                current = shortened
+            tracker.offer(shortened, "least travel")
+        polish("visits put back, local search", 0.8, refill)
     finally:
         if pool is not None:
             pool.shutdown(cancel_futures=True)
@@ -867,9 +912,12 @@ def shorten(
     ones as the cheap moves are; the cheap moves that follow put dropped visits into the
     time it frees.
     """
+    started = time.perf_counter()
     chosen = [v for r in solution.routes for v in r.visit_ids]
     fixed = data.subset([c.id for c in data.collectors], chosen)
-    return OrtoolsModel(fixed, params).solve(solution, time_limit_s)
+    model = OrtoolsModel(fixed, params)  # a second or more on a city day: part of the limit
+    left = time_limit_s - (time.perf_counter() - started)
+    return model.solve(solution, left) if left > 0.1 else None
 
 
 def _better_zone(
@@ -888,7 +936,7 @@ def _better_zone(
         )
         if not evaluation.feasible:
             return INFEASIBLE
-        return evaluation.travel_s - evaluation.value * params.value_weight_s
+        return evaluation.travel_s - round(evaluation.value * params.value_weight_s)
 
     return score(candidate) < score(current)
 

@@ -3,6 +3,7 @@ import time
 from dataclasses import replace
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -16,10 +17,12 @@ from routing.solver import (
     SolveParams,
     lns_until,
     nearest_visits,
+    objective,
     plan,
     plan_cost,
     route_window,
     ruin,
+    search_weight,
     shorten,
 )
 
@@ -131,6 +134,42 @@ def test_zone_decomposition_plans_a_bigger_day_in_rounds() -> None:
     assert result.evaluation.feasible
     assert any(e.phase.startswith("zones round") for e in result.history)
     assert (result.evaluation.value, -result.evaluation.travel_s) >= (first.value, -first.travel_s)
+
+
+def test_the_search_weight_prices_a_typical_visit_at_a_few_service_times() -> None:
+    from routing.dayfile import load_day
+    from routing.synthetic import city_day
+
+    data = load_day(city_day(visits=60, collectors=4, windowed=15, seed=3))
+    params = SolveParams(search_worth=1.5)
+    relaxed = search_weight(data, params)
+    median_value = float(np.median([v.value for v in data.visits]))
+    assert 0 < relaxed < params.value_weight_s
+    assert relaxed * median_value == pytest.approx(1.5 * 720)  # 12 min of service per visit
+    # Never above the full weight, and nothing to relax when every visit is a must.
+    assert search_weight(data, replace(params, value_weight_s=0.01)) == 0.01
+    assert search_weight(data, replace(params, search_worth=0)) == params.value_weight_s
+    musts = replace(data, visits=tuple(replace(v, required=True) for v in data.visits))
+    assert search_weight(musts, params) == params.value_weight_s
+
+
+def test_zone_rounds_search_relaxed_but_return_the_best_plan_at_the_full_weight() -> None:
+    from routing.dayfile import load_day
+    from routing.synthetic import city_day
+
+    # More work than the shifts hold: the relaxed search lets visits go, the end puts back.
+    data = load_day(city_day(visits=90, collectors=3, windowed=25, seed=11))
+    params = SolveParams(time_limit_s=4.0, workers=1, zone_size=2, whole_day_max_visits=10)
+    result = plan(data, params)
+    assert result.evaluation.feasible
+    assert result.evaluation.dropped
+    assert search_weight(data, params) < params.value_weight_s
+    assert "visits put back, local search" in {e.phase for e in result.history}
+    # Judged at the full weight, the plan returned is no worse than the first plan.
+    first = construct(data)
+    assert objective(data, result.evaluation, params) <= objective(
+        data, evaluate(data, first), params
+    )
 
 
 @st.composite
