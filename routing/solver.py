@@ -642,16 +642,16 @@ class _Tracker:
     def remaining(self) -> float:
         return self.params.time_limit_s - self.elapsed()
 
-    def offer(self, solution: Solution | None, phase: str) -> bool:
+    def offer(self, solution: Solution | None, phase: str) -> Evaluation | None:
+        """Keep ``solution`` if it beats the best; its evaluation, for callers that need it."""
         if solution is None:
-            return False
+            return None
         evaluation = evaluate(self.data, solution)
         cost = objective(self.data, evaluation, self.params)
-        improved = cost < self.best_cost
-        if improved:
+        if cost < self.best_cost:
             self.best, self.best_eval, self.best_cost = solution, evaluation, cost
         self.report(phase)
-        return improved
+        return evaluation
 
     def report(self, phase: str) -> None:
         if self.best_eval is None:
@@ -882,18 +882,18 @@ def _solve_by_zones(data: ProblemData, params: SolveParams, tracker: _Tracker) -
                     merged = candidate
             routes = tuple(merged[c.id] for c in data.collectors if c.id in merged)
             repaired = repair(data, Solution(routes))
-            if evaluate(data, repaired).feasible:
+            judged = tracker.offer(repaired, f"zones round {round_index + 1}")
+            if judged is not None and judged.feasible:
                 current = repaired
-            tracker.offer(repaired, f"zones round {round_index + 1}")
             polish(f"zones round {round_index + 1}, local search")
             round_index += 1
         # The cheap moves after it take a few tenths of a second; a second closes the plan.
         limit = tracker.remaining() - 1.0 - REFILL_S
         if reserve > REFILL_S and limit >= 0.5:
             shortened = shorten(data, current, params, limit)
-            if shortened is not None and evaluate(data, shortened).feasible:
+            judged = tracker.offer(shortened, "least travel")
+            if shortened is not None and judged is not None and judged.feasible:
                 current = shortened
-            tracker.offer(shortened, "least travel")
         polish("visits put back, local search", 0.8, refill)
     finally:
         if pool is not None:
