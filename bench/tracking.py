@@ -35,6 +35,7 @@ import http.client
 import json
 import os
 import random
+import runpy
 import secrets
 import shutil
 import signal
@@ -249,10 +250,10 @@ def start_server(
     raise SystemExit("server did not start")
 
 
-def pinned(engine: str) -> bool:
-    """Whether gunicorn.conf.py keeps each worker on one core in this run."""
-    wanted = os.environ.get("GUNICORN_PIN_WORKERS")
-    return wanted == "1" if wanted is not None else engine == "SQLite"
+def pinned(database_url: str) -> bool:
+    """Whether gunicorn.conf.py keeps each worker on one core in this run (its own rule)."""
+    rule = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["pins_workers"]
+    return bool(rule({**os.environ, "DATABASE_URL": database_url}))
 
 
 def client_cpu_s() -> float:
@@ -682,7 +683,7 @@ def main() -> None:
         print(
             f"\nTracking benchmark on {engine}, medians of {args.runs}+ runs "
             f"(gunicorn {workers} worker(s) gthread{', Redis stream' if redis_url else ''}"
-            f"{', pinned' if pinned(engine) else ''}, "
+            f"{', pinned' if pinned(database_url) else ''}, "
             "loopback, load generator in this process)"
         )
         print(f"{'measure':<{width}}  {'result':<{value_width}}  goal")
