@@ -7,14 +7,13 @@ announces changes on the stream.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import math
 import queue
 import threading
 import time as time_module
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -26,23 +25,16 @@ import redis
 from flask import current_app
 from sqlalchemy import (
     Select,
-    String,
-    Table,
     Text,
-    bindparam,
     case,
     delete,
     func,
-    literal_column,
     not_,
     or_,
     select,
-    union_all,
-    update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import Connection, CursorResult, Result
+from sqlalchemy.engine import CursorResult, Result
 
 import tracking
 from server.auth import hash_device_credential
@@ -50,7 +42,6 @@ from server.errors import ProblemError
 from server.extensions import db
 from server.models import (
     Account,
-    AgencySettings,
     Assignment,
     Collector,
     CollectorLocation,
@@ -63,7 +54,12 @@ from server.models import (
     collector_zones,
 )
 from server.models import Position as PositionRow
-from server.models.types import UTCDateTime, utcnow
+from server.models.types import utcnow
+from server.services.position_intake import (
+    CollectorState,
+    DeviceRef,
+    PositionIntake,
+)
 from server.services.settings import get_settings
 from tracking.geo import EARTH_RADIUS_M
 
@@ -73,8 +69,6 @@ STREAM_CHANNEL = "tracking:events"
 PUBLISH_LINGER_S = 0.02
 """How long the Redis publisher gathers events before sending them in one message: far
 below what a map can show, and it turns hundreds of round trips a second into a few."""
-HISTORY_MARGIN = timedelta(hours=1)
-"""How far back the previous accepted fix is looked for (jump filter and distance)."""
 MAX_BATCH = 1000
 
 
@@ -261,7 +255,7 @@ def shift_window(start_min: int, end_min: int, day: date, tz: ZoneInfo) -> track
 
 
 def _shift_windows(
-    profile: _CollectorState, tz: ZoneInfo, moments: Iterable[datetime]
+    profile: CollectorState, tz: ZoneInfo, moments: Iterable[datetime]
 ) -> list[tracking.ShiftWindow]:
     days = {moment.astimezone(tz).date() for moment in moments}
     return [
@@ -276,24 +270,7 @@ def _app_cache(name: str) -> dict[Any, Any]:
     return cache
 
 
-def _zone_versions(dialect: str) -> Any:
-    """The collector's assigned zones as "id@updated_at,...", read with the device: any change
-    of the assignment or of a zone's shape changes this text, so it keys the zone index.
-
-    The dialect's own aggregate with a literal separator: the generic ``aggregate_strings``
-    renders its separator at every execution, which cost more than the rest of the lookup.
-    """
-    aggregate = func.group_concat if dialect == "sqlite" else func.string_agg
-    version = sql_cast(Zone.id, String) + literal_column("'@'") + sql_cast(Zone.updated_at, String)
-    return (
-        select(aggregate(version, literal_column("','")))
-        .join(collector_zones, collector_zones.c.zone_id == Zone.id)
-        .where(collector_zones.c.collector_id == Device.collector_id)
-        .scalar_subquery()
-    )
-
-
-def _zone_index(conn: Connection, versions: str | None) -> tracking.ZoneIndex | None:
+def _zone_index(versions: str | None) -> tracking.ZoneIndex | None:
     """The collector's assigned zones, indexed once per version of those zones."""
     if not versions:
         return None
@@ -304,14 +281,17 @@ def _zone_index(conn: Connection, versions: str | None) -> tracking.ZoneIndex | 
         if len(cache) > 512:
             cache.clear()
         zone_ids = [int(version.partition("@")[0]) for version in key]
-        geometries = conn.execute(select(Zone.id, Zone.geometry).where(Zone.id.in_(zone_ids))).all()
+        geometries = db.session.execute(
+            select(Zone.id, Zone.geometry).where(Zone.id.in_(zone_ids))
+        ).all()
+        db.session.commit()  # a read: ends before the fixes are stored
         index = tracking.ZoneIndex(dict(geometries))
         cache[key] = index
     return index
 
 
 # --------------------------------------------------------------------------------------------
-# Ingestion: SQLAlchemy Core on the session's connection, a handful of statements per batch.
+# Ingestion: the pipeline between a device's fixes and the engine's position intake.
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,338 +312,34 @@ class IngestResult:
         }
 
 
-@dataclass(frozen=True, slots=True)
-class _LiveLocation:
-    """The collector's live-state row as ingestion last left it."""
-
-    fix_time: datetime
-    zone_ids: list[int] | None
-    anchor_lat: float
-    anchor_lon: float
-    anchor_since: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class _CollectorState:
-    """What ingestion needs of the device's collector, read in the same statement as the
-    device on every request, so a shift, zone or time-zone edit applies to the next fix."""
-
-    collector_id: int
-    username: str | None
-    shift_start_min: int
-    shift_end_min: int
-    zone_versions: str | None
-    timezone: str | None
-    location: _LiveLocation | None
-
-
-@dataclass(frozen=True, slots=True)
-class DeviceRef:
-    """An active device read as plain columns (no ORM object), with its collector's state."""
-
-    id: str
-    collector_id: int
-    last_seen_at: datetime | None
-    collector: _CollectorState | None = None
-    role: str | None = None
-    user_active: bool = False
-
-
-# Hot-path statements are built once: constructing a select per request costs more CPU
-# than running it on an index. One per column a device is looked up by; each also reads
-# what ingestion needs of the collector, so a fix costs no statements of its own for that.
-_AGENCY_TIMEZONE = select(AgencySettings.timezone).where(AgencySettings.id == 1).scalar_subquery()
-
-
-_DEVICE_KEYS = {
-    "tracking_id": Device.tracking_id,
-    "credential_hash": Device.credential_hash,
-}
-
-
-@functools.cache
-def _active_device_statement(dialect: str, column: str) -> Any:
-    return (
-        select(
-            Device.id,
-            Device.collector_id,
-            Device.last_seen_at,
-            Collector.shift_start_min,
-            Collector.shift_end_min,
-            User.username,
-            User.role,
-            User.active,
-            _zone_versions(dialect).label("zone_versions"),
-            _AGENCY_TIMEZONE.label("timezone"),
-            CollectorLocation.fix_time.label("location_fix_time"),
-            CollectorLocation.zone_ids,
-            CollectorLocation.anchor_lat,
-            CollectorLocation.anchor_lon,
-            CollectorLocation.anchor_since,
-        )
-        .outerjoin(Collector, Collector.id == Device.collector_id)
-        .outerjoin(User, User.id == Collector.user_id)
-        .outerjoin(CollectorLocation, CollectorLocation.collector_id == Device.collector_id)
-        .where(_DEVICE_KEYS[column] == bindparam("key"), Device.revoked_at.is_(None))
-    )
-
-
-def _active_device(column: str, key: str) -> DeviceRef | None:
-    conn = db.session.connection()
-    row = conn.execute(_active_device_statement(conn.dialect.name, column), {"key": key}).first()
-    if row is None:
-        return None
-    collector = None
-    if row.shift_start_min is not None:
-        location = (
-            _LiveLocation(
-                row.location_fix_time,
-                row.zone_ids,
-                row.anchor_lat,
-                row.anchor_lon,
-                row.anchor_since,
-            )
-            if row.location_fix_time is not None
-            else None
-        )
-        collector = _CollectorState(
-            row.collector_id,
-            row.username,
-            row.shift_start_min,
-            row.shift_end_min,
-            row.zone_versions,
-            row.timezone,
-            location,
-        )
-    return DeviceRef(
-        row.id, row.collector_id, row.last_seen_at, collector, row.role, bool(row.active)
-    )
-
-
-def device_by_tracking_id(tracking_id: str) -> DeviceRef | None:
+def device_by_tracking_id(intake: PositionIntake, tracking_id: str) -> DeviceRef | None:
     """The active device an OsmAnd-protocol app identifies with ``id``/``device_id``, when
     its collector is active (a deactivated collector's devices are unknown)."""
     if not tracking_id or len(tracking_id) > 64:
         return None
-    device = _active_device("tracking_id", tracking_id)
+    device = intake.device("tracking_id", tracking_id)
     return device if device is not None and device.user_active else None
 
 
-def device_by_credential(credential_hash: str) -> DeviceRef | None:
+def device_by_credential(intake: PositionIntake, credential_hash: str) -> DeviceRef | None:
     """The active device a handheld's bearer credential names, with its user's role and
     state, so a position batch authenticates and finds its device in one statement."""
-    return _active_device("credential_hash", credential_hash)
+    return intake.device("credential_hash", credential_hash)
 
 
-def device_by_basic_auth(username: str, password: str) -> DeviceRef | None:
+def device_by_basic_auth(intake: PositionIntake, username: str, password: str) -> DeviceRef | None:
     """OwnTracks' HTTP Basic: user name = device id, password = the device credential; the
     device's collector must be active, as for our handheld's bearer credential."""
-    device = _active_device("credential_hash", hash_device_credential(password))
+    device = intake.device("credential_hash", hash_device_credential(password))
     if device is None or device.id != username or not device.user_active:
         return None
     return device
 
 
-_POSITIONS = cast(Table, PositionRow.__table__)
-_LOCATIONS = cast(Table, CollectorLocation.__table__)
-_HISTORY_COLUMNS = (
-    _POSITIONS.c.fix_time,
-    _POSITIONS.c.lat,
-    _POSITIONS.c.lon,
-    _POSITIONS.c.accuracy_m,
-    _POSITIONS.c.filter_reason,
-)
-_ACCEPTED_BEFORE = (
-    select(*_HISTORY_COLUMNS)
-    .where(
-        _POSITIONS.c.device_id == bindparam("device_id"),
-        _POSITIONS.c.fix_time < bindparam("first", type_=UTCDateTime()),
-        _POSITIONS.c.fix_time >= bindparam("since", type_=UTCDateTime()),
-        _POSITIONS.c.filter_reason.is_(None),
-    )
-    .order_by(_POSITIONS.c.fix_time.desc())
-    .limit(1)
-    .subquery()
-)
-_HISTORY = union_all(
-    select(*_HISTORY_COLUMNS).where(
-        _POSITIONS.c.device_id == bindparam("device_id"),
-        _POSITIONS.c.fix_time >= bindparam("first", type_=UTCDateTime()),
-        _POSITIONS.c.fix_time <= bindparam("last", type_=UTCDateTime()),
-    ),
-    select(_ACCEPTED_BEFORE),
-)
-"""In one round trip: every stored fix inside the batch's time span, and the last accepted
-fix before it."""
-_DIALECT_INSERT: dict[str, Callable[[Table], Any]] = {
-    "postgresql": postgresql.insert,
-    "sqlite": sqlite.insert,
-}
-_LOCATION_UPDATED = (
-    "device_id",
-    "fix_time",
-    "server_time",
-    "lat",
-    "lon",
-    "accuracy_m",
-    "speed_mps",
-    "heading",
-    "battery",
-    "provider",
-    "mock",
-    "zone_ids",
-    "anchor_lat",
-    "anchor_lon",
-    "anchor_since",
-)
-_TOUCH_DEVICE = (
-    update(Device.__table__)
-    .where(Device.__table__.c.id == bindparam("device_id"))
-    .values(last_seen_at=bindparam("now", type_=UTCDateTime()))
-)
-
-
-@functools.cache
-def _statements(dialect: str) -> tuple[str, Any]:
-    """The statements of one SQL dialect, built once.
-
-    Positions: plain SQL handed to the driver's ``executemany`` (see :func:`_insert_rows`);
-    a fix another request stored meanwhile is skipped (unique device + fix time). Live
-    state: the collector's row is created or moved forward, never back, so two requests
-    racing with fixes of different ages leave the newer one.
-    """
-    placeholder = "?" if dialect == "sqlite" else "%s"
-    positions = (
-        f"INSERT INTO {_POSITIONS.name} ({', '.join(_POSITION_COLUMNS)}) "
-        f"VALUES ({', '.join([placeholder] * len(_POSITION_COLUMNS))}) "
-        "ON CONFLICT (device_id, fix_time) DO NOTHING"
-    )
-    location = _DIALECT_INSERT[dialect](_LOCATIONS)
-    location = location.on_conflict_do_update(
-        index_elements=["collector_id"],
-        set_={name: location.excluded[name] for name in _LOCATION_UPDATED},
-        where=_LOCATIONS.c.fix_time < location.excluded.fix_time,
-    )
-    return positions, location
-
-
-def _history(
-    conn: Connection, device_id: str, fixes: Sequence[tracking.Position]
-) -> tracking.TrackState:
-    """What the pipeline must know of the stored track: fixes inside the batch's time span
-    (duplicates, in-between neighbours) and the last accepted fix just before it."""
-    first = min(fix.fix_time for fix in fixes)
-    last = max(fix.fix_time for fix in fixes)
-    rows = conn.execute(
-        _HISTORY,
-        {"device_id": device_id, "first": first, "last": last, "since": first - HISTORY_MARGIN},
-    ).all()
-    return tracking.TrackState(
-        stored_fix_times=[row.fix_time for row in rows],
-        accepted=[
-            tracking.Position(
-                fix_time=row.fix_time, lat=row.lat, lon=row.lon, accuracy_m=row.accuracy_m
-            )
-            for row in rows
-            if row.filter_reason is None
-        ],
-    )
-
-
-_POSITION_COLUMNS = (
-    "device_id",
-    "collector_id",
-    "fix_time",
-    "device_time",
-    "server_time",
-    "local_date",
-    "lat",
-    "lon",
-    "accuracy_m",
-    "speed_mps",
-    "heading",
-    "altitude_m",
-    "battery",
-    "provider",
-    "mock",
-    "attributes",
-    "filter_reason",
-    "distance_m",
-    "zone_id",
-)
-
-
-def _sqlite_time(moment: datetime | None) -> str | None:
-    """UTC as SQLAlchemy's SQLite DATETIME stores it (microseconds always written), so
-    rows inserted here compare and read back exactly like rows inserted through the ORM."""
-    if moment is None:
-        return None
-    if moment.tzinfo is not UTC:  # decoders already give UTC: skip the conversion then
-        moment = moment.astimezone(UTC)
-    return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
-
-
-def _insert_rows(
-    conn: Connection,
-    sql: str,
-    device: DeviceRef,
-    fixes: Sequence[tracking.Position],
-    tz: ZoneInfo,
-) -> None:
-    """Hand the rows straight to the driver's ``executemany``, in the session's transaction.
-
-    SQLAlchemy's per-row parameter processing (type coercion of 19 columns) cost more CPU
-    than the insert itself; here each row is one tuple in the column order of the SQL, with
-    the same stored forms the column types would produce (UTC times; on SQLite, text times
-    and dates; JSON text for attributes).
-    """
-    on_sqlite = conn.dialect.name == "sqlite"
-    stamp = _sqlite_time if on_sqlite else _utc_or_none
-    # A batch shares one server time, and a device time is nearly always the fix time:
-    # each is converted once, not once per column and fix.
-    server_times = {moment: stamp(moment) for moment in {fix.server_time for fix in fixes}}
-    rows = []
-    for fix in fixes:
-        fix_time = stamp(fix.fix_time)
-        device_time = fix_time if fix.device_time == fix.fix_time else stamp(fix.device_time)
-        server_time = server_times[fix.server_time]
-        local_date = fix.fix_time.astimezone(tz).date()
-        rows.append(
-            (
-                device.id,
-                device.collector_id,
-                fix_time,
-                device_time,
-                server_time,
-                local_date.isoformat() if on_sqlite else local_date,
-                fix.lat,
-                fix.lon,
-                fix.accuracy_m,
-                fix.speed_mps,
-                fix.heading_deg,
-                fix.altitude_m,
-                fix.battery_pct,
-                (fix.provider or "")[:16] or None,
-                fix.mock,
-                json.dumps(dict(fix.attributes)) if fix.attributes else None,
-                fix.filter_reason.value if fix.filter_reason else None,
-                fix.distance_m if fix.accepted else None,
-                fix.zone_ids[0] if fix.zone_ids else None,
-            )
-        )
-    # One row (an OsmAnd or OwnTracks fix) as a plain execute: psycopg runs executemany in
-    # pipeline mode, whose set-up cost a single-fix request on PostgreSQL a sixth of its CPU.
-    conn.exec_driver_sql(sql, rows[0] if len(rows) == 1 else rows)
-
-
-def _utc_or_none(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.astimezone(UTC)
-
-
 LAST_SEEN_EVERY = timedelta(seconds=60)
 
 
-def _collector_state(device: DeviceRef) -> _CollectorState:
+def _collector_state(device: DeviceRef) -> CollectorState:
     """The collector's state, read with the device."""
     if device.collector is None:
         raise ProblemError(409, "Device without collector", "The device has no collector.")
@@ -671,48 +347,42 @@ def _collector_state(device: DeviceRef) -> _CollectorState:
 
 
 def ingest_positions(
-    device: DeviceRef, fixes: Sequence[tracking.Position], *, now: datetime | None = None
+    intake: PositionIntake,
+    device: DeviceRef,
+    fixes: Sequence[tracking.Position],
+    *,
+    now: datetime | None = None,
 ) -> IngestResult:
     """Run a device's fixes through the pipeline, store them once, update the live state.
 
     Fixes outside the collector's shift and fixes already stored are acknowledged and
-    counted but not written; filtered fixes are written with their reason. The whole batch
-    costs a few Core statements besides the device lookup (which also read the collector's
-    shift, zones and live state): the stored history around it, one multi-row INSERT that
-    skips fixes a concurrent request stored meanwhile, and one upsert of the collector's
-    live-state row (the live view reads that row instead of scanning positions).
+    counted but not written; filtered fixes are written with their reason. Besides the
+    device lookup (which also read the collector's shift, zones and live state) the intake
+    reads the stored history around the fixes and then writes, all or nothing, the new
+    fixes, the collector's live-state row (the live view reads that row instead of scanning
+    positions) and, at most once a minute, the device's seen stamp.
     """
     now = now or utcnow()
     if not fixes:
         return IngestResult(0, 0, 0, 0, 0)
-    conn = db.session.connection()
-    insert_positions, upsert_location = _statements(conn.dialect.name)
     profile = _collector_state(device)
     tz = ZoneInfo(profile.timezone) if profile.timezone else _tz()
-    zones = _zone_index(conn, profile.zone_versions)
+    zones = _zone_index(profile.zone_versions)
     context = tracking.PipelineContext(
         now=now,
-        state=_history(conn, device.id, fixes),
+        state=intake.history(device.id, fixes),
         shifts=_shift_windows(profile, tz, (fix.fix_time for fix in fixes)),
         zones=zones,
     )
     results = tracking.run_pipeline(fixes, context)
     stored = [r.position for r in results if r.outcome is not tracking.Outcome.DISCARDED]
-    if stored:
-        _insert_rows(conn, insert_positions, device, stored, tz)
     accepted = [p for p in stored if p.accepted]
-    moved = (
-        _advance_location(conn, upsert_location, profile, zones is not None, device, accepted)
-        if accepted
-        else None
-    )
-    if device.last_seen_at is None or now - device.last_seen_at > LAST_SEEN_EVERY:
-        conn.execute(_TOUCH_DEVICE, {"device_id": device.id, "now": now})
-    db.session.commit()
+    moved = _advance_location(profile, zones is not None, device, accepted) if accepted else None
+    seen = device.last_seen_at is None or now - device.last_seen_at > LAST_SEEN_EVERY
+    intake.save(device, stored, tz, moved.row if moved else None, now if seen else None)
     if moved is not None:
-        event, urgent = moved
-        stream_hub().publish("position", event)
-        if urgent:
+        stream_hub().publish("position", moved.event)
+        if moved.urgent:
             refresh_alerts(now=now, collector_ids=[profile.collector_id])
     discarded = [r for r in results if r.outcome is tracking.Outcome.DISCARDED]
     return IngestResult(
@@ -724,19 +394,25 @@ def ingest_positions(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Move:
+    """The collector's live row moved to a newer fix: the row, its stream event, and whether
+    the alerts must be re-evaluated at once (a mock location, or a zone border crossed)."""
+
+    row: dict[str, Any]
+    event: dict[str, Any]
+    urgent: bool
+
+
 def _advance_location(
-    conn: Connection,
-    upsert: Any,
-    profile: _CollectorState,
+    profile: CollectorState,
     has_zones: bool,
     device: DeviceRef,
     accepted: Sequence[tracking.Position],
-) -> tuple[dict[str, Any], bool] | None:
+) -> _Move | None:
     """Latest by fix time, not by arrival: an old fix arriving late never moves the marker.
 
-    Answers the stream event for the new latest fix and whether the alerts must be
-    re-evaluated at once (a mock location, or the collector crossing a zone border); the
-    scheduler re-evaluates the time-driven ones. None when nothing newer arrived.
+    The scheduler re-evaluates the time-driven alerts. None when nothing newer arrived.
     """
     location = profile.location
     newer = sorted(
@@ -754,27 +430,24 @@ def _advance_location(
     )
     for fix in newer:
         anchor = tracking.advance_anchor(anchor, fix, radius)
-    conn.execute(
-        upsert,
-        {
-            "collector_id": profile.collector_id,
-            "device_id": device.id,
-            "fix_time": latest.fix_time,
-            "server_time": latest.server_time or utcnow(),
-            "lat": latest.lat,
-            "lon": latest.lon,
-            "accuracy_m": latest.accuracy_m,
-            "speed_mps": latest.speed_mps,
-            "heading": latest.heading_deg,
-            "battery": latest.battery_pct,
-            "provider": (latest.provider or "")[:16] or None,
-            "mock": latest.mock,
-            "zone_ids": list(latest.zone_ids),
-            "anchor_lat": anchor.lat,
-            "anchor_lon": anchor.lon,
-            "anchor_since": anchor.since,
-        },
-    )
+    row = {
+        "collector_id": profile.collector_id,
+        "device_id": device.id,
+        "fix_time": latest.fix_time,
+        "server_time": latest.server_time or utcnow(),
+        "lat": latest.lat,
+        "lon": latest.lon,
+        "accuracy_m": latest.accuracy_m,
+        "speed_mps": latest.speed_mps,
+        "heading": latest.heading_deg,
+        "battery": latest.battery_pct,
+        "provider": (latest.provider or "")[:16] or None,
+        "mock": latest.mock,
+        "zone_ids": list(latest.zone_ids),
+        "anchor_lat": anchor.lat,
+        "anchor_lon": anchor.lon,
+        "anchor_since": anchor.since,
+    }
     crossed = has_zones and (location is None or tuple(location.zone_ids or ()) != latest.zone_ids)
     event = {
         "collector_id": profile.collector_id,
@@ -788,7 +461,7 @@ def _advance_location(
         "battery": latest.battery_pct,
         "mock": latest.mock,
     }
-    return event, latest.mock or crossed
+    return _Move(row, event, latest.mock or crossed)
 
 
 # --------------------------------------------------------------------------------------------
@@ -1416,7 +1089,7 @@ def purge_positions(*, now: datetime | None = None, retention_days: int | None =
     return total
 
 
-def ingest_batch(device: DeviceRef, body: object) -> IngestResult:
+def ingest_batch(intake: PositionIntake, device: DeviceRef, body: object) -> IngestResult:
     """Our handheld's batch ``{"positions": [...]}``, decoded by the plain decoder.
 
     The decoder validates every fix (units, unknown fields, times) and reports problems by
@@ -1444,4 +1117,4 @@ def ingest_batch(device: DeviceRef, body: object) -> IngestResult:
     except tracking.DecodeError as error:
         errors = {f"positions.{field}": [reason] for field, reason in error.errors.items()}
         raise ProblemError(422, "Unprocessable Content", str(error), errors=errors) from error
-    return ingest_positions(device, positions, now=now)
+    return ingest_positions(intake, device, positions, now=now)

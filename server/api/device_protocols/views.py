@@ -24,6 +24,7 @@ from server.errors import ProblemError
 from server.extensions import limiter
 from server.models.types import utcnow
 from server.services import tracking as tracking_service
+from server.services.position_intake import open_intake
 
 log = logging.getLogger(__name__)
 
@@ -142,13 +143,15 @@ def osmand() -> Response:
         raise _refuse_identification(
             ProblemError(400, "Bad Request", str(error), errors=error.errors)
         ) from error
-    device = tracking_service.device_by_tracking_id(message.identifier)
-    if device is None:
-        status = 404 if json_flavour else 400
-        raise _refuse_identification(
-            ProblemError(status, "Unknown device", "No device has this tracking id.")
-        )
-    tracking_service.ingest_positions(device, [message.position], now=message.position.server_time)
+    with open_intake() as intake:
+        device = tracking_service.device_by_tracking_id(intake, message.identifier)
+        if device is None:
+            status = 404 if json_flavour else 400
+            raise _refuse_identification(
+                ProblemError(status, "Unknown device", "No device has this tracking id.")
+            )
+        position = message.position
+        tracking_service.ingest_positions(intake, device, [position], now=position.server_time)
     return Response(status=200)
 
 
@@ -168,36 +171,37 @@ def owntracks() -> Response:
     """OwnTracks HTTP mode; Basic user = device id, password = the device credential."""
     _check_failure_limit()
     auth = request.authorization
-    device = (
-        tracking_service.device_by_basic_auth(auth.username or "", auth.password or "")
-        if auth is not None and auth.type == "basic"
-        else None
-    )
-    if device is None:
-        raise _refuse_identification(
-            ProblemError(
-                401,
-                "Unauthorized",
-                "Use the device id as user name and the device credential as password.",
-                headers={"WWW-Authenticate": 'Basic realm="owntracks"'},
-            )
+    with open_intake() as intake:
+        device = (
+            tracking_service.device_by_basic_auth(intake, auth.username or "", auth.password or "")
+            if auth is not None and auth.type == "basic"
+            else None
         )
-    payload = request.get_json(silent=True)
-    try:
-        position = tracking.decode_owntracks(payload, server_time=utcnow())
-    except tracking.DecodeError as error:
-        raise _refuse_identification(
-            ProblemError(400, "Bad Request", str(error), errors=error.errors)
-        ) from error
-    if position is not None:
-        extra: dict[str, Any] = {
-            name: request.headers[header]
-            for name, header in (("x_limit_u", "X-Limit-U"), ("x_limit_d", "X-Limit-D"))
-            if header in request.headers
-        }
-        if extra:
-            position = _with_attributes(position, extra)
-        tracking_service.ingest_positions(device, [position], now=position.server_time)
+        if device is None:
+            raise _refuse_identification(
+                ProblemError(
+                    401,
+                    "Unauthorized",
+                    "Use the device id as user name and the device credential as password.",
+                    headers={"WWW-Authenticate": 'Basic realm="owntracks"'},
+                )
+            )
+        payload = request.get_json(silent=True)
+        try:
+            position = tracking.decode_owntracks(payload, server_time=utcnow())
+        except tracking.DecodeError as error:
+            raise _refuse_identification(
+                ProblemError(400, "Bad Request", str(error), errors=error.errors)
+            ) from error
+        if position is not None:
+            extra: dict[str, Any] = {
+                name: request.headers[header]
+                for name, header in (("x_limit_u", "X-Limit-U"), ("x_limit_d", "X-Limit-D"))
+                if header in request.headers
+            }
+            if extra:
+                position = _with_attributes(position, extra)
+            tracking_service.ingest_positions(intake, device, [position], now=position.server_time)
     return jsonify([])
 
 

@@ -29,6 +29,7 @@ from server.auth import (
 )
 from server.errors import ProblemError
 from server.services import tracking as tracking_service
+from server.services.position_intake import open_intake
 
 blp = Blueprint(
     "tracking", __name__, url_prefix="/api/v1", description="Live tracking and field alerts"
@@ -55,13 +56,14 @@ class PositionsView(MethodView):
             raise ProblemError(
                 403, "Forbidden", "Positions are accepted from a device credential only."
             )
-        device = tracking_service.device_by_credential(credential_hash)
-        if device is None or device.role is None:
-            raise unknown_device_credential()
-        authorize_device_caller(device.role, device.user_active, "collector")
+        with open_intake() as intake:
+            device = tracking_service.device_by_credential(intake, credential_hash)
+            if device is None or device.role is None:
+                raise unknown_device_credential()
+            authorize_device_caller(device.role, device.user_active, "collector")
+            result = tracking_service.ingest_batch(intake, device, request.get_json(silent=True))
         # Encoded by orjson: the schema only documents these five counts, and dumping them
         # through it cost a tenth of a batch's CPU on the busiest endpoint.
-        result = tracking_service.ingest_batch(device, request.get_json(silent=True))
         return json_response(result.as_dict())
 
 
