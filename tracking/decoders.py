@@ -82,6 +82,38 @@ def _number(value: object, field: str) -> float:
     raise DecodeError(f"{field} is not a number", {field: "not a number"})
 
 
+def _coordinate(value: object, field: str) -> float:
+    """A latitude or longitude: a number that is finite. NaN and infinity name no place, and
+    not every database can store them, so such a fix is refused with the field named."""
+    number = _number(value, field)
+    if not math.isfinite(number):
+        raise DecodeError(f"{field} is not a finite number", {field: "not a finite number"})
+    return number
+
+
+def _finite(value: float | None) -> float | None:
+    """A measurement that may be signed (altitude): NaN or infinity means unknown."""
+    return value if value is None or math.isfinite(value) else None
+
+
+def _storable(position: Position, identifier: str | None = None) -> Position:
+    """Text no database may refuse: PostgreSQL cannot store a NUL character, so a fix
+    carrying one is refused here, with the field named, instead of failing at storage."""
+    problems = {
+        field: "holds a NUL character"
+        for field, text in (("id", identifier), ("provider", position.provider))
+        if text and "\x00" in text
+    }
+    for key, value in position.attributes.items():
+        if "\x00" in key or (isinstance(value, str) and "\x00" in value):
+            problems[f"attributes.{key}"] = "holds a NUL character"
+        elif isinstance(value, float) and not math.isfinite(value):
+            problems[f"attributes.{key}"] = "not a finite number"
+    if problems:
+        raise DecodeError("fix holds values that cannot be stored", problems)
+    return position
+
+
 def _known(value: float | None) -> float | None:
     """Devices say "unknown" with a negative number (Android, Traccar Client); keep it absent."""
     return None if value is None or value < 0 or not math.isfinite(value) else value
@@ -89,15 +121,17 @@ def _known(value: float | None) -> float | None:
 
 def _optional_number(source: Mapping[str, object], key: str, field: str) -> float | None:
     value = source.get(key)
-    return None if value is None else _number(value, field)
+    return None if value is None else _finite(_number(value, field))
 
 
 def _scalar_attribute(value: str) -> AttributeValue:
     """Unknown OsmAnd parameters become numbers or booleans when they look like one."""
     try:
-        return float(value)
+        number = float(value)
     except ValueError:
         pass
+    else:
+        return number if math.isfinite(number) else value
     if value in ("true", "false"):
         return value == "true"
     return value
@@ -126,14 +160,14 @@ def decode_osmand_query(
         elif key == "timestamp":
             fix_time = parse_timestamp(value)
         elif key == "lat":
-            lat = _number(value, "lat")
+            lat = _coordinate(value, "lat")
         elif key == "lon":
-            lon = _number(value, "lon")
+            lon = _coordinate(value, "lon")
         elif key == "location":
             parts = value.split(",")
             if len(parts) != 2:
                 raise DecodeError("location must be lat,lon", {"location": "must be lat,lon"})
-            lat, lon = _number(parts[0], "location"), _number(parts[1], "location")
+            lat, lon = _coordinate(parts[0], "location"), _coordinate(parts[1], "location")
         elif key == "speed":
             fields["speed_mps"] = _number(value, "speed") * KNOT_MPS
         elif key in ("bearing", "heading"):
@@ -166,7 +200,7 @@ def decode_osmand_query(
         lon=lon,
         speed_mps=_known(_float_or_none(fields.get("speed_mps"))),
         heading_deg=_known(_float_or_none(fields.get("heading_deg"))),
-        altitude_m=_float_or_none(fields.get("altitude_m")),
+        altitude_m=_finite(_float_or_none(fields.get("altitude_m"))),
         accuracy_m=_known(_float_or_none(fields.get("accuracy_m"))),
         battery_pct=_known(_float_or_none(fields.get("battery_pct"))),
         valid=bool(fields.get("valid", True)),
@@ -174,7 +208,7 @@ def decode_osmand_query(
         provider="osmand",
         attributes=attributes,
     )
-    return DeviceMessage(identifier=identifier, position=position)
+    return DeviceMessage(identifier=identifier, position=_storable(position, identifier))
 
 
 def _float_or_none(value: float | bool | None) -> float | None:
@@ -227,8 +261,8 @@ def decode_osmand_json(body: object, *, server_time: datetime) -> DeviceMessage:
         fix_time=fix_time,
         device_time=fix_time,
         server_time=server_time,
-        lat=_number(coords["latitude"], "location.coords.latitude"),
-        lon=_number(coords["longitude"], "location.coords.longitude"),
+        lat=_coordinate(coords["latitude"], "location.coords.latitude"),
+        lon=_coordinate(coords["longitude"], "location.coords.longitude"),
         speed_mps=_known(_optional_number(coords, "speed", "location.coords.speed")),
         heading_deg=_known(_optional_number(coords, "heading", "location.coords.heading")),
         accuracy_m=_known(_optional_number(coords, "accuracy", "location.coords.accuracy")),
@@ -238,7 +272,7 @@ def decode_osmand_json(body: object, *, server_time: datetime) -> DeviceMessage:
         provider="traccar-client",
         attributes=attributes,
     )
-    return DeviceMessage(identifier=identifier, position=position)
+    return DeviceMessage(identifier=identifier, position=_storable(position, identifier))
 
 
 _OWNTRACKS_FIELDS = frozenset(
@@ -265,12 +299,12 @@ def decode_owntracks(payload: object, *, server_time: datetime) -> Position | No
         for key, value in message.items()
         if key not in _OWNTRACKS_FIELDS and isinstance(value, str | int | float | bool)
     }
-    return Position(
+    position = Position(
         fix_time=fix_time,
         device_time=fix_time,
         server_time=server_time,
-        lat=_number(message["lat"], "lat"),
-        lon=_number(message["lon"], "lon"),
+        lat=_coordinate(message["lat"], "lat"),
+        lon=_coordinate(message["lon"], "lon"),
         accuracy_m=_known(_optional_number(message, "acc", "acc")),
         speed_mps=None if velocity is None else velocity * KMH_MPS,
         heading_deg=_known(_optional_number(message, "cog", "cog")),
@@ -279,6 +313,7 @@ def decode_owntracks(payload: object, *, server_time: datetime) -> Position | No
         provider="owntracks",
         attributes=attributes,
     )
+    return _storable(position)
 
 
 BATCH_FIELDS = frozenset(
@@ -329,12 +364,12 @@ def decode_fix(fix: Mapping[str, object], *, server_time: datetime | None = None
         isinstance(value, str | int | float | bool) for value in attributes.values()
     ):
         raise DecodeError("attributes must map names to scalars", {"attributes": "scalars only"})
-    return Position(
+    position = Position(
         fix_time=fix_time,
         device_time=fix_time if device_time is None else parse_timestamp(device_time),
         server_time=server_time,
-        lat=_number(fix["lat"], "lat"),
-        lon=_number(fix["lon"], "lon"),
+        lat=_coordinate(fix["lat"], "lat"),
+        lon=_coordinate(fix["lon"], "lon"),
         accuracy_m=_known(_optional_number(fix, "accuracy_m", "accuracy_m")),
         speed_mps=_known(_optional_number(fix, "speed_mps", "speed_mps")),
         heading_deg=_known(_optional_number(fix, "heading_deg", "heading_deg")),
@@ -344,3 +379,4 @@ def decode_fix(fix: Mapping[str, object], *, server_time: datetime | None = None
         mock=fix.get("mock") is True,
         attributes={str(key): value for key, value in attributes.items()},
     )
+    return _storable(position)

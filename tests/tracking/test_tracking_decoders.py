@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, datetime
 from urllib.parse import parse_qsl
 
@@ -241,3 +242,65 @@ def test_parse_timestamp_rejects_non_times() -> None:
     for value in (True, None, "", math.inf):
         with pytest.raises(DecodeError):
             parse_timestamp(value)
+
+
+COORDS = {"latitude": -12.0, "longitude": -77.0}
+
+
+@pytest.mark.parametrize(
+    ("decode", "field"),
+    [
+        (lambda: decode_osmand_query(query("id=a&lat=nan&lon=1"), server_time=NOW), "lat"),
+        (
+            lambda: decode_osmand_json(
+                {"device_id": "a", "location": {"coords": {**COORDS, "longitude": math.inf}}},
+                server_time=NOW,
+            ),
+            "location.coords.longitude",
+        ),
+        (
+            lambda: decode_owntracks(
+                {"_type": "location", "lat": "NaN", "lon": 1, "tst": EPOCH_S}, server_time=NOW
+            ),
+            "lat",
+        ),
+        (
+            lambda: decode_batch([{"fix_time": EPOCH_S, "lat": 1, "lon": "-inf"}], server_time=NOW),
+            "0.lon",
+        ),
+        (lambda: decode_osmand_query(query("id=a%00&lat=1&lon=1"), server_time=NOW), "id"),
+        (
+            lambda: decode_owntracks(
+                {"_type": "location", "lat": 1, "lon": 1, "tst": EPOCH_S, "tid": "x\x00"},
+                server_time=NOW,
+            ),
+            "attributes.tid",
+        ),
+        (
+            lambda: decode_batch(
+                [{"fix_time": EPOCH_S, "lat": 1, "lon": 1, "attributes": {"k": math.nan}}],
+                server_time=NOW,
+            ),
+            "0.attributes.k",
+        ),
+    ],
+)
+def test_values_no_database_can_store_are_refused_by_name(
+    decode: Callable[[], object], field: str
+) -> None:
+    with pytest.raises(DecodeError) as error:
+        decode()
+    assert field in error.value.errors
+
+
+def test_measurements_that_are_not_finite_are_unknown() -> None:
+    message = decode_osmand_query(
+        query("id=a&lat=1&lon=1&altitude=inf&odometer=nan"), server_time=NOW
+    )
+    assert message.position.altitude_m is None
+    assert message.position.attributes == {"odometer": "nan"}
+    [fix] = decode_batch(
+        [{"fix_time": EPOCH_S, "lat": 1, "lon": 1, "altitude_m": "NaN", "accuracy_m": "inf"}],
+        server_time=NOW,
+    )
+    assert (fix.altitude_m, fix.accuracy_m) == (None, None)

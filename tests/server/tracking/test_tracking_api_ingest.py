@@ -203,3 +203,27 @@ def test_negative_unknowns_in_our_batch_are_absent(client: FlaskClient, handheld
     client.post(URL, json={"positions": batch}, headers=handheld.bearer)
     [row] = positions()
     assert (row.speed_mps, row.heading, row.battery, row.mock) == (None, None, None, True)
+
+
+def test_values_no_database_can_store_are_refused_with_their_field(
+    client: FlaskClient, handheld: Any
+) -> None:
+    """A coordinate that is not a finite number names no place and a NUL character fits in
+    no PostgreSQL text: refused with the field named (never a 500), whatever the engine;
+    an altitude that is not finite is unknown."""
+    refusals = {
+        "positions.0.lat": at(3, lat="NaN"),
+        "positions.0.lon": at(3, lon="-Infinity"),
+        "positions.0.provider": at(3, provider="gps\x00"),
+        "positions.0.attributes.note": at(3, attributes={"note": "a\x00b"}),
+    }
+    for field, fix in refusals.items():
+        refused = client.post(URL, json={"positions": [fix]}, headers=handheld.bearer)
+        assert refused.status_code == 422, refused.get_json()
+        assert field in refused.get_json()["errors"]
+    assert positions() == []
+    kept = [at(2, altitude_m="inf", attributes={"odometer": "NaN"})]
+    response = client.post(URL, json={"positions": kept}, headers=handheld.bearer)
+    assert response.get_json()["accepted"] == 1
+    [row] = positions()
+    assert (row.altitude_m, row.attributes) == (None, {"odometer": "NaN"})

@@ -95,6 +95,29 @@ def test_osmand_json_body_from_traccar_client(client: FlaskClient, handheld: Any
     assert row.attributes == {"is_moving": False, "activity": "still"}
 
 
+def test_osmand_values_no_database_can_store_are_refused(
+    client: FlaskClient, handheld: Any
+) -> None:
+    """NaN coordinates and NUL characters get a 400 naming the field on every engine; an
+    unknown parameter that reads as NaN is kept as the text it was."""
+    base = f"/osmand?id={handheld.tracking_id}&timestamp={epoch(2)}"
+    for query, field in (
+        (f"&lat=nan&lon={LON}", "lat"),
+        (f"&location={LAT},inf", "location"),
+        (f"&lat={LAT}&lon={LON}&note=a%00b", "attributes.note"),
+    ):
+        refused = client.get(base + query)
+        assert refused.status_code == 400, query
+        assert field in refused.get_json()["errors"]
+    refused = client.get(f"/osmand?id=x%00y&lat={LAT}&lon={LON}")
+    assert refused.status_code == 400
+    assert "id" in refused.get_json()["errors"]
+    assert rows() == []
+    assert client.get(base + f"&lat={LAT}&lon={LON}&odometer=nan").status_code == 200
+    [row] = rows()
+    assert row.attributes == {"odometer": "nan"}
+
+
 def test_unknown_tracking_id_stores_nothing(client: FlaskClient, handheld: Any) -> None:
     query = client.get(f"/osmand?id=deadbeef&lat={LAT}&lon={LON}")
     assert query.status_code == 400
