@@ -55,7 +55,9 @@ def _engine_options(database_url: str) -> dict[str, Any]:
     cores on that churn. The ping is a round trip per request on PostgreSQL, a sixth of an
     OsmAnd fix's time; connections idle for a while are pinged instead (server/connections.py).
     """
-    options: dict[str, Any] = {"pool_pre_ping": False}
+    # hide_parameters: a failed statement's message (and so its log line) leaves out the
+    # values, which are personal data (debtors, positions).
+    options: dict[str, Any] = {"pool_pre_ping": False, "hide_parameters": True}
     if database_url.startswith("sqlite") and ":memory:" in database_url:
         return options  # one shared connection: there is no pool to size
     options["pool_size"] = int(os.environ.get("DB_POOL_SIZE", str(DB_POOL_SIZE)))

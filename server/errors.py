@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
@@ -12,6 +14,7 @@ log = logging.getLogger(__name__)
 
 PROBLEM_MIME = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://cobranza-campo.example/problems/"
+DATABASE_RETRY_AFTER_S = 5
 
 
 class ProblemError(Exception):
@@ -117,6 +120,23 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def _http(error: HTTPException) -> Response:
         return _from_http_exception(error)
+
+    @app.errorhandler(sqlalchemy.exc.OperationalError)
+    @app.errorhandler(psycopg.OperationalError)
+    def _database_unavailable(error: Exception) -> Response:
+        """A lost or locked database is a moment to retry, not a bug: 503 and Retry-After, so
+        a device keeps its data and sends it again. Logged by class only: the message of a
+        failed statement can quote its parameters (positions, names)."""
+        cause = getattr(error, "orig", None) or error
+        log.error(
+            "database unavailable on %s %s: %s", request.method, request.path, type(cause).__name__
+        )
+        return problem_response(
+            503,
+            "Service Unavailable",
+            "The database is unavailable; retry shortly.",
+            headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)},
+        )
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception) -> Response:

@@ -135,12 +135,16 @@ def open_intake() -> Iterator[PositionIntake]:
         return
     with db.engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT")
+        intake = _PostgresIntake(connection)
         try:
-            yield _PostgresIntake(connection)
+            yield intake
         except psycopg.OperationalError:
-            # psycopg directly: SQLAlchemy never saw the failure, so tell the pool here
-            # that this connection is gone rather than hand it to the next request.
-            connection.invalidate()
+            if intake.lost:
+                # SQLAlchemy never saw the failure, so do what it does on a disconnect:
+                # drop this connection and the pool's others (a restarted server killed
+                # them all) rather than hand them to the next requests.
+                connection.invalidate()
+                db.engine.dispose()
             raise
 
 
@@ -549,9 +553,14 @@ class _PostgresIntake:
     """Raw psycopg on one pooled connection in autocommit (see the module's docstring)."""
 
     def __init__(self, connection: Connection) -> None:
-        driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
-        self._cursor = driver.cursor()
+        self._driver = cast(psycopg.Connection[Any], connection.connection.driver_connection)
+        self._cursor = self._driver.cursor()
         self._dialect = connection.dialect
+
+    @property
+    def lost(self) -> bool:
+        """The connection to the server is gone (not merely a statement that failed)."""
+        return self._driver.broken or self._driver.closed
 
     def device(self, column: DeviceKey, key: str) -> DeviceRef | None:
         sql, constants = _postgres_sql(_device_statement("postgresql", column), self._dialect)

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
+import sqlalchemy.exc
 from flask import Flask
+from flask.testing import FlaskClient
 from sqlalchemy import text
 
 from server import create_app
@@ -146,3 +149,28 @@ def test_list_endpoints_paginate(client: object) -> None:
         if content.get("schema", {}).get("type") == "array":
             names = {p["name"] for p in get.get("parameters", [])}
             assert {"page", "page_size"} <= names, f"{path} returns a list without pages"
+
+
+def test_a_lost_database_is_a_503_to_retry_and_its_values_stay_out_of_the_log(
+    client: FlaskClient,
+    auth_header: Any,
+    staff: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: Any,
+) -> None:
+    from server.services import accounts
+
+    def unavailable(*_args: Any, **_kwargs: Any) -> Any:
+        raise sqlalchemy.exc.OperationalError(
+            "SELECT * FROM accounts WHERE national_id = %(id)s",
+            {"id": "08123456"},
+            psycopg.OperationalError("server closed the connection unexpectedly"),
+        )
+
+    monkeypatch.setattr(accounts, "get_account", unavailable)
+    response = client.get("/api/v1/accounts/1", headers=auth_header("dispatcher"))
+    assert response.status_code == 503
+    assert response.content_type == "application/problem+json"
+    assert response.headers["Retry-After"].isdigit()
+    assert "08123456" not in caplog.text and "national_id" not in caplog.text
+    assert "OperationalError" in caplog.text

@@ -7,6 +7,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
+import pytest
 from flask.testing import FlaskClient
 
 from server.extensions import db
@@ -227,3 +229,33 @@ def test_values_no_database_can_store_are_refused_with_their_field(
     assert response.get_json()["accepted"] == 1
     [row] = positions()
     assert (row.altitude_m, row.attributes) == (None, {"odometer": "NaN"})
+
+
+def test_on_postgresql_the_intake_survives_a_lost_connection_and_returns_pooled_ones_clean(
+    client: FlaskClient, handheld: Any
+) -> None:
+    """The intake drives psycopg itself in autocommit: a connection the server lost answers
+    503 (retry) and the pool's other dead connections go with it, as SQLAlchemy does on a
+    disconnect; the connections it returns to the pool are transactional again."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("the PostgreSQL intake only")
+    assert client.post(URL, json={"positions": [at(3)]}, headers=handheld.bearer).status_code == 200
+    db.session.remove()  # every connection back in the pool, as between requests
+    url = db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    lost = client.post(URL, json={"positions": [at(2)]}, headers=handheld.bearer)
+    assert lost.status_code == 503
+    assert lost.headers["Retry-After"]
+    again = client.post(URL, json={"positions": [at(2)]}, headers=handheld.bearer)
+    assert again.status_code == 200
+    assert again.get_json()["accepted"] == 1
+    pooled = [db.engine.connect() for _ in range(db.engine.pool.checkedin())]
+    try:
+        assert not any(c.connection.driver_connection.autocommit for c in pooled)
+    finally:
+        for connection in pooled:
+            connection.close()
