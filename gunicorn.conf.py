@@ -19,22 +19,18 @@ def post_worker_init(worker: Any) -> None:
 
 
 def pins_workers(environ: Mapping[str, str]) -> bool:
-    """On SQLite, each worker's threads stay on one core (``GUNICORN_PIN_WORKERS`` = 1 or 0
-    forces it either way; bench/tracking.py reads this to label its table).
+    """Each worker's threads stay on one core unless ``GUNICORN_PIN_WORKERS=0``
+    (bench/tracking.py reads this to label its table).
 
     The threads of one process take turns holding the GIL; when the scheduler spreads them
     over cores, every hand-off wakes a thread on another core and the GIL and the request's
     data travel with it. Pinned (worker n on core n, round robin), two SQLite workers took
-    4.4-5.4 ms of CPU per position batch instead of 6.7-7.2 ms (bench/tracking.py). With a
-    PostgreSQL server on the same cores it did harm while the connection pool still churned
-    (its backends and the pinned workers queued for the same core); one later run with a
-    right-sized pool did better pinned, which does not settle it, so there the scheduler
-    keeps its freedom.
+    4.4-5.4 ms of CPU per position batch instead of 6.7-7.2 ms. On PostgreSQL, with the
+    database on the same two cores, four pinned and four unpinned OsmAnd runs (300 fixes/s,
+    back to back) gave p99 of 12-23 ms against 28-345 ms after a first run, and 12.9-16.7k
+    against 9.2-12.5k batch fixes/s (bench/tracking.py's load, 2026-11-27).
     """
-    wanted = environ.get("GUNICORN_PIN_WORKERS")
-    if wanted is not None:
-        return wanted == "1"
-    return environ.get("DATABASE_URL", "sqlite").startswith("sqlite")
+    return environ.get("GUNICORN_PIN_WORKERS", "1") != "0"
 
 
 def post_fork(server: Any, worker: Any) -> None:

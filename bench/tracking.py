@@ -13,8 +13,8 @@ Measures (each repeated, medians reported):
   * fan-out of one position to 200 SSE subscribers (post -> last subscriber has it).
 
 The server runs under gunicorn (gthread) as ``make serve`` runs it: two workers sharing the
-stream through a private Redis; on SQLite each worker's threads are kept on one core
-(gunicorn.conf.py; ``GUNICORN_PIN_WORKERS`` = 0 or 1 overrides). An SSE connection holds a
+stream through a private Redis; each worker's threads are kept on one core
+(gunicorn.conf.py; ``GUNICORN_PIN_WORKERS=0`` turns that off). An SSE connection holds a
 thread, hence the large thread count.
 
 The load generators use plain ``http.client`` and their own CPU per request is printed
@@ -250,10 +250,10 @@ def start_server(
     raise SystemExit("server did not start")
 
 
-def pinned(database_url: str) -> bool:
+def pinned() -> bool:
     """Whether gunicorn.conf.py keeps each worker on one core in this run (its own rule)."""
     rule = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["pins_workers"]
-    return bool(rule({**os.environ, "DATABASE_URL": database_url}))
+    return bool(rule(os.environ))
 
 
 def client_cpu_s() -> float:
@@ -683,7 +683,7 @@ def main() -> None:
         print(
             f"\nTracking benchmark on {engine}, medians of {args.runs}+ runs "
             f"(gunicorn {workers} worker(s) gthread{', Redis stream' if redis_url else ''}"
-            f"{', pinned' if pinned(database_url) else ''}, "
+            f"{', pinned' if pinned() else ''}, "
             "loopback, load generator in this process)"
         )
         print(f"{'measure':<{width}}  {'result':<{value_width}}  goal")
