@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import json
-import math
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -540,11 +539,6 @@ def _postgres_write(fixes: bool, location: bool, seen: bool) -> str:
     return f"WITH {', '.join(clauses)} SELECT 1"
 
 
-def _finite_or_text(number: float) -> float | str:
-    """JSON has no NaN or infinity (orjson writes null); PostgreSQL reads them as text."""
-    return number if math.isfinite(number) else str(number)
-
-
 def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
@@ -598,9 +592,8 @@ class _PostgresIntake:
             rows = []
             for fix in fixes:
                 values = _position_values(device, fix, tz, _utc_or_none, fix.server_time)
-                row = dict(zip(POSITION_COLUMNS, values, strict=True))
-                row["lat"], row["lon"] = _finite_or_text(fix.lat), _finite_or_text(fix.lon)
-                rows.append(row)
+                rows.append(dict(zip(POSITION_COLUMNS, values, strict=True)))
+            # The decoders refused coordinates that are not finite: JSON has no NaN.
             parameters["fixes"] = orjson.dumps(rows).decode()
         if location is not None:
             parameters.update(location)

@@ -105,6 +105,7 @@ def test_readyz_reports_unreachable_database(tmp_path: Path) -> None:
             "INSTANCE_PATH": str(tmp_path),
             "SECRET_KEY": "k" * 40,
             "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'missing' / 'nope.db'}",
+            "TESTING": True,  # no alert scheduler: it would tick on the missing database
         }
     )
     response = app.test_client().get("/readyz")
