@@ -492,6 +492,9 @@ class _PlannedStops:
 STOPS_TTL_S = 300.0
 """Stop coordinates are re-read when the collector's assignments change, and at least this
 often (a re-geocoded address)."""
+STOPS_REFRESH_PER_CALL = 100
+"""How many collectors whose stops merely aged past the TTL one live call re-reads (oldest
+first): all of them at once made every fifth minute's call two to three times as slow."""
 
 
 PLAN_RECHECK_S = 15.0
@@ -646,19 +649,22 @@ def _nearest_stops_m(
 def _planned_stops(
     day: date, versions: dict[int, tuple[int, datetime | None]]
 ) -> dict[int, _PlannedStops]:
-    """Each collector's stop coordinates for ``day``, re-read only for changed collectors."""
+    """Each collector's stop coordinates for ``day``: re-read at once for collectors whose
+    assignments changed, a slice per call for those that only aged."""
     cache: dict[int, _PlannedStops] = _app_cache("tracking_planned_stops").setdefault(day, {})
     if len(_app_cache("tracking_planned_stops")) > 2:  # keep today and yesterday only
         for old in sorted(_app_cache("tracking_planned_stops"))[:-2]:
             del _app_cache("tracking_planned_stops")[old]
     clock = time_module.monotonic()
-    stale = [
-        collector_id
-        for collector_id, version in versions.items()
-        if (entry := cache.get(collector_id)) is None
-        or entry.version != version
-        or clock - entry.loaded_at > STOPS_TTL_S
-    ]
+    stale = []
+    aged = []
+    for collector_id, version in versions.items():
+        entry = cache.get(collector_id)
+        if entry is None or entry.version != version:
+            stale.append(collector_id)
+        elif clock - entry.loaded_at > STOPS_TTL_S:
+            aged.append((entry.loaded_at, collector_id))
+    stale.extend(collector_id for _, collector_id in sorted(aged)[:STOPS_REFRESH_PER_CALL])
     if stale:
         coordinates: dict[int, tuple[list[float], list[float]]] = {
             collector_id: ([], []) for collector_id in stale

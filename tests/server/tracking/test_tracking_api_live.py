@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import gpxpy
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
@@ -254,3 +255,24 @@ def test_replay_demo_needs_published_routes(app: Flask, handheld: Any) -> None:
     result = app.test_cli_runner().invoke(args=["replay-demo", "--duration", "1"])
     assert result.exit_code != 0
     assert "No published routes" in result.output
+
+
+def test_aged_stops_are_reread_a_slice_per_call_and_changed_ones_at_once(
+    app: Flask, all_day: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stops cache that expired everywhere at once made one call in five minutes slow."""
+    from server.services import tracking as tracking_service
+
+    ids = [all_day(f"collector{n:02d}").id for n in range(1, 5)]
+    day = datetime.now(LIMA).date()
+    versions: dict[int, tuple[int, datetime | None]] = dict.fromkeys(ids, (0, None))
+    loaded = {i: s.loaded_at for i, s in tracking_service._planned_stops(day, versions).items()}
+    monkeypatch.setattr(tracking_service, "STOPS_TTL_S", 0.0)
+    monkeypatch.setattr(tracking_service, "STOPS_REFRESH_PER_CALL", 1)
+    versions[ids[3]] = (1, None)  # its assignments changed
+    cache = tracking_service._planned_stops(day, versions)
+    reread = {i for i in ids if cache[i].loaded_at != loaded[i]}
+    assert reread == {ids[0], ids[3]}  # the changed one, and the oldest aged one
+    cache = tracking_service._planned_stops(day, versions)
+    assert cache[ids[1]].loaded_at != loaded[ids[1]]
+    assert cache[ids[2]].loaded_at == loaded[ids[2]]
