@@ -494,7 +494,8 @@ STOPS_TTL_S = 300.0
 often (a re-geocoded address)."""
 STOPS_REFRESH_PER_CALL = 100
 """How many collectors whose stops merely aged past the TTL one live call re-reads (oldest
-first): all of them at once made every fifth minute's call two to three times as slow."""
+first). Re-reading all thousand at once made every fifth minute's call take 63-67 ms of CPU
+instead of 35-40 ms; a hundred cost about 5 ms (in-process, 20 stops each)."""
 
 
 PLAN_RECHECK_S = 15.0
