@@ -122,11 +122,12 @@ def register_error_handlers(app: Flask) -> None:
         return _from_http_exception(error)
 
     @app.errorhandler(sqlalchemy.exc.OperationalError)
+    @app.errorhandler(sqlalchemy.exc.TimeoutError)
     @app.errorhandler(psycopg.OperationalError)
     def _database_unavailable(error: Exception) -> Response:
-        """A lost or locked database is a moment to retry, not a bug: 503 and Retry-After, so
-        a device keeps its data and sends it again. Logged by class only: the message of a
-        failed statement can quote its parameters (positions, names)."""
+        """A lost or locked database, or no pooled connection free in time, is a moment to
+        retry, not a bug: 503 and Retry-After, so a device keeps its data and sends it again.
+        Logged by class only: the message of a failed statement can quote its parameters."""
         cause = getattr(error, "orig", None) or error
         log.error(
             "database unavailable on %s %s: %s", request.method, request.path, type(cause).__name__

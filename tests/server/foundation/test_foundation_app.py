@@ -175,3 +175,10 @@ def test_a_lost_database_is_a_503_to_retry_and_its_values_stay_out_of_the_log(
     assert response.headers["Retry-After"].isdigit()
     assert "08123456" not in caplog.text and "national_id" not in caplog.text
     assert "OperationalError" in caplog.text
+
+    def pool_exhausted(*_args: Any, **_kwargs: Any) -> Any:
+        raise sqlalchemy.exc.TimeoutError("QueuePool limit of size 20 overflow 20 reached")
+
+    monkeypatch.setattr(accounts, "get_account", pool_exhausted)
+    response = client.get("/api/v1/accounts/1", headers=auth_header("dispatcher"))
+    assert response.status_code == 503
