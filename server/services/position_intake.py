@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -41,7 +41,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import cast as sql_cast
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection, Dialect
 
 import tracking
@@ -66,13 +66,12 @@ DeviceKey = Literal["tracking_id", "credential_hash"]
 
 @dataclass(frozen=True, slots=True)
 class LiveLocation:
-    """The collector's live-state row as ingestion last left it."""
+    """The collector's live-state row as ingestion last left it (``anchor``: where the
+    collector has been standing since when)."""
 
     fix_time: datetime
     zone_ids: list[int] | None
-    anchor_lat: float
-    anchor_lon: float
-    anchor_since: datetime
+    anchor: tracking.Anchor
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,8 +128,8 @@ class PositionIntake(Protocol):
 @contextmanager
 def open_intake() -> Iterator[PositionIntake]:
     """The intake of the app's engine, for one request."""
-    if db.engine.dialect.name != "postgresql":
-        yield _SessionIntake()
+    if db.engine.dialect.name == "sqlite":
+        yield _SqliteIntake()
         return
     with db.engine.connect() as connection:
         connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -233,14 +232,14 @@ def _device_ref(row: _DeviceRow) -> DeviceRef:
     collector = None
     if row.shift_start_min is not None and row.shift_end_min is not None:
         location = None
-        if row.location_fix_time is not None and row.anchor_since is not None:
-            location = LiveLocation(
-                row.location_fix_time,
-                row.zone_ids,
-                cast(float, row.anchor_lat),
-                cast(float, row.anchor_lon),
-                row.anchor_since,
-            )
+        if (
+            row.location_fix_time is not None
+            and row.anchor_lat is not None
+            and row.anchor_lon is not None
+            and row.anchor_since is not None
+        ):
+            anchor = tracking.Anchor(row.anchor_lat, row.anchor_lon, row.anchor_since)
+            location = LiveLocation(row.location_fix_time, row.zone_ids, anchor)
         collector = CollectorState(
             row.collector_id,
             row.username,
@@ -357,23 +356,31 @@ LOCATION_COLUMNS = (
 """The live row's columns: the keys of ``location`` in :meth:`PositionIntake.save`."""
 
 
+class _StoredForms(NamedTuple):
+    """How one engine's driver takes the values the column types would have produced."""
+
+    time: Callable[[datetime | None], Any]
+    day: Callable[[date], Any]
+    attributes: Callable[[dict[str, Any]], Any]
+
+
 def _position_values(
     device: DeviceRef,
     fix: tracking.Position,
     tz: ZoneInfo,
-    stamp: Any,
+    forms: _StoredForms,
     server_time: Any,
 ) -> tuple[Any, ...]:
-    """One fix as the values of :data:`POSITION_COLUMNS`; times go through ``stamp`` (the
-    stored form of the engine), the batch's shared server time is stamped by the caller."""
-    fix_time = stamp(fix.fix_time)
+    """One fix as the values of :data:`POSITION_COLUMNS`, in the engine's stored forms; the
+    batch's shared server time is converted once, by the caller."""
+    fix_time = forms.time(fix.fix_time)
     return (
         device.id,
         device.collector_id,
         fix_time,
-        fix_time if fix.device_time == fix.fix_time else stamp(fix.device_time),
+        fix_time if fix.device_time == fix.fix_time else forms.time(fix.device_time),
         server_time,
-        fix.fix_time.astimezone(tz).date(),
+        forms.day(fix.fix_time.astimezone(tz).date()),
         fix.lat,
         fix.lon,
         fix.accuracy_m,
@@ -383,7 +390,7 @@ def _position_values(
         fix.battery_pct,
         (fix.provider or "")[:16] or None,
         fix.mock,
-        dict(fix.attributes) if fix.attributes else None,
+        forms.attributes(dict(fix.attributes)) if fix.attributes else None,
         fix.filter_reason.value if fix.filter_reason else None,
         fix.distance_m if fix.accepted else None,
         fix.zone_ids[0] if fix.zone_ids else None,
@@ -391,7 +398,7 @@ def _position_values(
 
 
 # --------------------------------------------------------------------------------------------
-# SQLite (and any engine but PostgreSQL): Core in the session's transaction.
+# SQLite: Core in the session's transaction.
 
 
 def _sqlite_time(moment: datetime | None) -> str | None:
@@ -404,46 +411,43 @@ def _sqlite_time(moment: datetime | None) -> str | None:
     return moment.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _utc_or_none(moment: datetime | None) -> datetime | None:
-    return None if moment is None else moment.astimezone(UTC)
-
+_SQLITE_FORMS = _StoredForms(_sqlite_time, date.isoformat, json.dumps)
+"""Text times and dates, JSON text: what SQLAlchemy's SQLite types store."""
 
 _TOUCH_DEVICE = (
     update(_DEVICES)
     .where(_DEVICES.c.id == bindparam("device_id"))
     .values(last_seen_at=bindparam("seen_at", type_=UTCDateTime()))
 )
-_DIALECT_INSERT: dict[str, Any] = {"postgresql": postgresql.insert, "sqlite": sqlite.insert}
+_SQLITE_POSITIONS = (
+    f"INSERT INTO {_POSITIONS.name} ({', '.join(POSITION_COLUMNS)}) "
+    f"VALUES ({', '.join(['?'] * len(POSITION_COLUMNS))}) "
+    "ON CONFLICT (device_id, fix_time) DO NOTHING"
+)
+"""Positions as plain SQL for the driver's ``executemany``: a fix another request stored
+meanwhile is skipped (unique device + fix time)."""
 
 
-@functools.cache
-def _core_statements(dialect: str) -> tuple[str, Any]:
-    """Positions as plain SQL for the driver's ``executemany`` (a fix another request stored
-    meanwhile is skipped: unique device + fix time), and the upsert of the live row, which
-    creates the row or moves it forward, never back, so two requests racing with fixes of
-    different ages leave the newer one."""
-    placeholder = "?" if dialect == "sqlite" else "%s"
-    positions = (
-        f"INSERT INTO {_POSITIONS.name} ({', '.join(POSITION_COLUMNS)}) "
-        f"VALUES ({', '.join([placeholder] * len(POSITION_COLUMNS))}) "
-        "ON CONFLICT (device_id, fix_time) DO NOTHING"
-    )
-    location = _DIALECT_INSERT[dialect](_LOCATIONS)
-    location = location.on_conflict_do_update(
+def _sqlite_upsert_location() -> Any:
+    """The live row is created or moved forward, never back, so two requests racing with
+    fixes of different ages leave the newer one."""
+    location = sqlite.insert(_LOCATIONS)
+    return location.on_conflict_do_update(
         index_elements=["collector_id"],
         set_={name: location.excluded[name] for name in LOCATION_COLUMNS[1:]},
         where=_LOCATIONS.c.fix_time < location.excluded.fix_time,
     )
-    return positions, location
 
 
-class _SessionIntake:
+_SQLITE_UPSERT_LOCATION = _sqlite_upsert_location()
+
+
+class _SqliteIntake:
     """Core statements on the session's connection; :meth:`save` commits the session."""
 
     def device(self, column: DeviceKey, key: str) -> DeviceRef | None:
-        conn = db.session.connection()
-        statement = _device_statement(conn.dialect.name, column)
-        row = conn.execute(statement, {"key": key}).first()
+        statement = _device_statement("sqlite", column)
+        row = db.session.connection().execute(statement, {"key": key}).first()
         return None if row is None else _device_ref(cast(_DeviceRow, row))
 
     def history(self, device_id: str, fixes: Sequence[tracking.Position]) -> tracking.TrackState:
@@ -459,36 +463,27 @@ class _SessionIntake:
         seen_at: datetime | None,
     ) -> None:
         conn = db.session.connection()
-        insert_positions, upsert_location = _core_statements(conn.dialect.name)
         if fixes:
-            conn.exec_driver_sql(insert_positions, _driver_rows(conn.dialect, device, fixes, tz))
+            conn.exec_driver_sql(_SQLITE_POSITIONS, _sqlite_rows(device, fixes, tz))
         if location is not None:
-            conn.execute(upsert_location, dict(location))
+            conn.execute(_SQLITE_UPSERT_LOCATION, dict(location))
         if seen_at is not None:
             conn.execute(_TOUCH_DEVICE, {"device_id": device.id, "seen_at": seen_at})
         db.session.commit()
 
 
-def _driver_rows(
-    dialect: Dialect, device: DeviceRef, fixes: Sequence[tracking.Position], tz: ZoneInfo
-) -> Any:
-    """The rows handed straight to the driver, in the stored forms the column types would
-    produce (UTC times; on SQLite, text times and dates; JSON text for attributes).
+def _sqlite_rows(device: DeviceRef, fixes: Sequence[tracking.Position], tz: ZoneInfo) -> Any:
+    """The rows handed straight to the driver, in SQLite's stored forms.
 
     SQLAlchemy's per-row parameter processing (type coercion of 19 columns) cost more CPU
     than the insert itself. A single row (an OsmAnd or OwnTracks fix) is a plain execute.
     """
-    on_sqlite = dialect.name == "sqlite"
-    stamp = _sqlite_time if on_sqlite else _utc_or_none
     # A batch shares one server time: converted once, not once per fix.
-    server_times = {moment: stamp(moment) for moment in {fix.server_time for fix in fixes}}
-    rows = []
-    for fix in fixes:
-        values = list(_position_values(device, fix, tz, stamp, server_times[fix.server_time]))
-        local_date = cast(date, values[5])
-        values[5] = local_date.isoformat() if on_sqlite else local_date
-        values[15] = json.dumps(values[15]) if values[15] is not None else None
-        rows.append(tuple(values))
+    server_times = {moment: _sqlite_time(moment) for moment in {fix.server_time for fix in fixes}}
+    rows = [
+        _position_values(device, fix, tz, _SQLITE_FORMS, server_times[fix.server_time])
+        for fix in fixes
+    ]
     return rows[0] if len(rows) == 1 else rows
 
 
@@ -543,6 +538,18 @@ def _utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def _utc_or_none(moment: datetime | None) -> datetime | None:
+    return None if moment is None else _utc(moment)
+
+
+def _as_is(value: Any) -> Any:
+    return value
+
+
+_POSTGRES_FORMS = _StoredForms(_utc_or_none, _as_is, _as_is)
+"""UTC times, dates and objects as they are: the JSON array carries them to the server."""
+
+
 class _PostgresIntake:
     """Raw psycopg on one pooled connection in autocommit (see the module's docstring)."""
 
@@ -591,7 +598,7 @@ class _PostgresIntake:
         if fixes:
             rows = []
             for fix in fixes:
-                values = _position_values(device, fix, tz, _utc_or_none, fix.server_time)
+                values = _position_values(device, fix, tz, _POSTGRES_FORMS, fix.server_time)
                 rows.append(dict(zip(POSITION_COLUMNS, values, strict=True)))
             # The decoders refused coordinates that are not finite: JSON has no NaN.
             parameters["fixes"] = orjson.dumps(rows).decode()

@@ -284,7 +284,7 @@ def _zone_index(versions: str | None) -> tracking.ZoneIndex | None:
         geometries = db.session.execute(
             select(Zone.id, Zone.geometry).where(Zone.id.in_(zone_ids))
         ).all()
-        db.session.commit()  # a read: ends before the fixes are stored
+        db.session.commit()  # no connection idles in a transaction while the fixes are stored
         index = tracking.ZoneIndex(dict(geometries))
         cache[key] = index
     return index
@@ -424,7 +424,7 @@ def _advance_location(
     radius = tracking.StatusSettings().stationary_radius_m
     latest = newer[-1]
     anchor = (
-        tracking.Anchor(location.anchor_lat, location.anchor_lon, location.anchor_since)
+        location.anchor
         if location is not None
         else tracking.Anchor(newer[0].lat, newer[0].lon, newer[0].fix_time)
     )
